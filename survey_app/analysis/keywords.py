@@ -14,7 +14,6 @@ __all__ = ["DistinctiveTerm", "Tokens", "compare_terms", "distinctive_terms"]
 Tokens = Sequence[str]
 """One comment as its tokens (lemmas), when no CommentAnalysis is at hand."""
 
-DEFAULT_PRIOR_STRENGTH = 100.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def compare_terms(
     reference: Iterable[CommentAnalysis | Tokens],
     *,
     language: str | None = None,
-    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    prior_strength: float | None = None,
     min_count: int = 0,
 ) -> tuple[DistinctiveTerm, ...]:
     """Score every term of either group by log-odds ratio, positive and negative, by z descending.
@@ -69,15 +68,18 @@ def compare_terms(
         var(delta_w) ~= 1 / (y_gw + a_w) + 1 / (y_rw + a_w),   z_w = delta_w / sqrt(var)
 
     where the prior a_w is the combined share of w in both groups times a_0 = prior_strength
-    (pseudo-tokens). A term is counted at most once per comment. ``min_count`` is the least
+    (pseudo-tokens); by default a_0 is the combined token count, so the prior weighs as much
+    as the data and a_w is simply w's combined count. A term is counted at most once per
+    comment. ``min_count`` is the least
     number of comments of ``group`` that must use a term. CommentAnalysis items contribute
     their ``keywords``; with ``language`` set, only CommentAnalysis items in that language
     count, while plain token sequences, which carry no language, always count.
     """
-    if isinstance(prior_strength, bool) or not isinstance(prior_strength, (int, float)):
-        raise TypeError("prior_strength must be a number")
-    if not prior_strength > 0 or math.isinf(prior_strength):
-        raise ValueError(f"prior_strength must be a positive finite number, got {prior_strength!r}")
+    if prior_strength is not None:
+        if isinstance(prior_strength, bool) or not isinstance(prior_strength, (int, float)):
+            raise TypeError("prior_strength must be a number or None")
+        if not prior_strength > 0 or math.isinf(prior_strength):
+            raise ValueError(f"prior_strength must be a positive finite number, got {prior_strength!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
         raise ValueError(f"min_count must be a non-negative integer, got {min_count!r}")
 
@@ -90,7 +92,9 @@ def compare_terms(
         # Against nothing (or for nothing) no term can be said to stand out.
         return ()
 
-    a_0 = float(prior_strength)
+    # A fixed default would be overwhelming for one small campaign and negligible for a year of
+    # answers; tying it to the data keeps the shrinkage comparable across corpus sizes.
+    a_0 = float(n_total if prior_strength is None else prior_strength)
     scored: list[DistinctiveTerm] = []
     for term in group_counts.keys() | reference_counts.keys():
         y_g = group_counts[term]
@@ -116,7 +120,7 @@ def distinctive_terms(
     reference: Iterable[CommentAnalysis | Tokens],
     *,
     language: str | None = None,
-    prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    prior_strength: float | None = None,
     min_count: int = 2,
     limit: int = 20,
 ) -> tuple[DistinctiveTerm, ...]:
