@@ -1,0 +1,79 @@
+"""survey_app: NPS+ surveys for customers who clicked but did not convert, and a detector for
+campaigns whose promise failed.
+
+The factory reads like a table of contents: configuration, extensions, blueprints, error
+handlers, response headers, CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from survey_app.config import load_configuration
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure an app: defaults, instance/config.py, SURVEY_APP_* env, test_config."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SURVEY_APP_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    load_configuration(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from survey_app import auth, database
+    from survey_app.extensions import babel, csrf, db, login_manager, migrate
+    from survey_app.i18n import select_locale
+
+    db.init_app(app)
+    database.configure_engines(app)
+    # Migrations ship inside the package, so `survey-app db upgrade` works from any directory;
+    # batch mode lets Alembic alter SQLite tables by copying them.
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(__file__), "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    auth.configure_login(login_manager)
+
+
+def register_blueprints(app: Flask) -> None:
+    from survey_app.views import auth, dashboard
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from survey_app.views import errors
+
+    errors.register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from survey_app.views.headers import add_security_headers
+
+    app.after_request(add_security_headers)
+
+
+def register_commands(app: Flask) -> None:
+    from survey_app.cli import register
+
+    register(app)

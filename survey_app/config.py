@@ -1,0 +1,75 @@
+"""Configuration in layers: committed defaults, instance/config.py, SURVEY_APP_* environment
+variables, then the overrides a test passes in. A later layer wins."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+ENV_PREFIX = "SURVEY_APP"
+SECRET_KEY_FILE = "secret_key"
+SQLITE_FILE = "survey_app.db"
+
+
+def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Fill app.config from every layer and derive the settings that depend on others."""
+    app.config.from_object("survey_app.default_settings")
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
+    base_url = str(app.config["BASE_URL"]).rstrip("/")
+    app.config["BASE_URL"] = base_url
+    if base_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+        app.config["PREFERRED_URL_SCHEME"] = "https"
+    if not app.config.get("MAIL_OUTBOX_DIR"):
+        app.config["MAIL_OUTBOX_DIR"] = os.path.join(app.instance_path, "outbox")
+
+
+def database_uri(app: Flask) -> str:
+    """Return the SQLAlchemy URL: DATABASE_URL, or a SQLite file in the instance folder."""
+    url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config.get("DATABASE_URL")
+    if not url:
+        return "sqlite:///" + os.path.join(app.instance_path, SQLITE_FILE)
+    url = str(url)
+    # Plain postgresql:// would pick psycopg2, which we do not install; psycopg 3 is the driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def instance_secret_key(instance_path: Path) -> str:
+    """Return the key in instance/secret_key, creating it (mode 0600) on first use."""
+    path = instance_path / SECRET_KEY_FILE
+    try:
+        key = path.read_text(encoding="ascii").strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    # Write a private temporary file, then link it into place: the link fails if another
+    # process got there first, and nobody ever reads a half-written key.
+    temporary = path.with_name(f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        key = path.read_text(encoding="ascii").strip()
+    finally:
+        temporary.unlink()
+    return key

@@ -1,0 +1,55 @@
+"""Engine set-up that differs per database, and the transaction helpers services share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+
+from survey_app.extensions import db
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def configure_engines(app: Flask) -> None:
+    """Give SQLite engines WAL, foreign keys, a busy timeout and real BEGIN statements."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Apply the pragmas and transaction handling SQLite needs for concurrent writers."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it), so a
+        # service can ask for BEGIN IMMEDIATE and take the write lock before it reads.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer, before it reads what it will write.
+
+    On SQLite this is BEGIN IMMEDIATE: it waits for the write lock up front instead of failing
+    with "database is locked" when a read transaction later tries to write. PostgreSQL needs
+    nothing here; row locks and constraints handle its concurrency.
+    """
+    if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

@@ -1,0 +1,51 @@
+"""Committed defaults. No secrets here: SECRET_KEY comes from the environment, instance/config.py,
+or a key generated once into instance/secret_key.
+
+Every setting can be overridden in instance/config.py or by an environment variable named
+SURVEY_APP_<SETTING> (values are parsed as JSON when they can be, so "true" and "25" work).
+"""
+
+# Database: None means a SQLite file in the instance folder (see survey_app.db_config).
+DATABASE_URL = None
+SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+# The public address of this deployment, used for every link in emails. Never taken from a
+# request's Host header, which an attacker controls.
+BASE_URL = "http://127.0.0.1:5000"
+
+# Celery broker; None runs jobs inline in the calling process.
+BROKER_URL = None
+
+# Mail: "outbox" writes each message as an .eml file into MAIL_OUTBOX_DIR (default
+# instance/outbox); "smtp" delivers through the SMTP settings below.
+MAIL_BACKEND = "outbox"
+MAIL_OUTBOX_DIR = None
+MAIL_DEFAULT_SENDER = "RijdNu klantenservice <survey@example.com>"
+SMTP_HOST = "localhost"
+SMTP_PORT = 25
+SMTP_SECURITY = "none"  # "none", "starttls" or "ssl"
+SMTP_USERNAME = None
+SMTP_PASSWORD = None
+SMTP_TIMEOUT = 30
+
+# Languages offered to customers; the first is the fallback.
+LANGUAGES = ["nl", "en"]
+BABEL_DEFAULT_LOCALE = "nl"
+BABEL_DEFAULT_TIMEZONE = "Europe/Amsterdam"
+
+# Survey defaults (campaigns may override some of them).
+CONVERSION_WINDOW_HOURS = 72
+CONTACT_FREQUENCY_DAYS = 90
+INVITATION_EXPIRY_DAYS = 14
+
+# Web security.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = False  # turned on automatically when BASE_URL is https
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+WTF_CSRF_TIME_LIMIT = None  # the token is bound to the session; a page left open still submits
+MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+
+# Logging: "text" or "json".
+LOG_FORMAT = "text"

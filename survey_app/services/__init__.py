@@ -1,0 +1,1 @@
+"""Use cases shared by views, CLI commands and jobs. Each takes plain values and owns its commit."""

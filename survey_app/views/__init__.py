@@ -1,0 +1,1 @@
+"""Blueprints. Views parse the request, call a service, and render or redirect."""
