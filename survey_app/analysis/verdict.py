@@ -116,6 +116,7 @@ class CampaignVerdict:
     share: float
     interval: Interval
     threshold: float
+    item_threshold: float
     confidence: float
     categories: tuple[tuple[str, int], ...]
     items: tuple[ItemReport, ...]
@@ -145,6 +146,7 @@ class CampaignVerdict:
             "share": self.share,
             "interval": [self.interval.low, self.interval.high],
             "threshold": self.threshold,
+            "item_threshold": self.item_threshold,
             "confidence": self.confidence,
             "categories": dict(self.categories),
             "items": [item.to_dict() for item in self.items],
@@ -288,6 +290,7 @@ def campaign_verdict(
     promised_items: Iterable[PromisedItem] = (),
     baseline: Baseline | None = None,
     threshold: float = 0.10,
+    item_threshold: float | None = None,
     min_respondents: int = 5,
     item_min_reports: int = 3,
     confidence: float = 0.95,
@@ -299,8 +302,14 @@ def campaign_verdict(
     campaign is flagged when n >= ``min_respondents`` and either the Wilson lower bound of
     the share of respondents reporting a broken promise is above ``threshold``, or some
     promised item has at least ``item_min_reports`` reporting respondents and the Wilson
-    lower bound of that count over n is above ``threshold``. Lower bounds, not point
-    estimates, decide, so a handful of answers cannot flag a campaign by chance.
+    lower bound of that count over n is above ``item_threshold`` (default: half of
+    ``threshold``). Lower bounds, not point estimates, decide, so a handful of answers
+    cannot flag a campaign by chance.
+
+    Why a separate, lower item threshold: an item's reports are a subset of all reports, so
+    with the same threshold the item rule could never flag anything the overall rule had
+    not; independent respondents naming the same broken item corroborate each other, which
+    is what lets a smaller share count.
 
     Severity: "none" when not flagged; "high" when the overall lower bound is at least twice
     the threshold or three or more items are flagged; "medium" when the overall lower bound
@@ -318,6 +327,12 @@ def campaign_verdict(
         raise TypeError("threshold must be a number")
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
+    if item_threshold is None:
+        item_threshold = threshold / 2
+    elif isinstance(item_threshold, bool) or not isinstance(item_threshold, (int, float)):
+        raise TypeError("item_threshold must be a number or None")
+    elif not 0.0 <= item_threshold < 1.0:
+        raise ValueError(f"item_threshold must lie in [0, 1), got {item_threshold!r}")
     min_respondents = _check_int("min_respondents", min_respondents, 0)
     item_min_reports = _check_int("item_min_reports", item_min_reports, 1)
     max_quotes = _check_int("max_quotes", max_quotes, 0)
@@ -333,7 +348,7 @@ def campaign_verdict(
         category_counts.update(a.categories)
     categories = _category_order(category_counts)
     items = _item_reports(
-        answers, catalogue, n, threshold, item_min_reports, min_respondents, confidence
+        answers, catalogue, n, item_threshold, item_min_reports, min_respondents, confidence
     )
     flagged_items = tuple(r for r in items if r.flagged)
     enough = n >= min_respondents
@@ -359,7 +374,7 @@ def campaign_verdict(
         # Name where it broke: the items a researcher would go and check first.
         reported = [r for r in items if r.reports > 0]
         for report in reported[:_MAX_ITEM_REASONS]:
-            reasons.append(_item_sentence(report, threshold, confidence))
+            reasons.append(_item_sentence(report, item_threshold, confidence))
         if len(reported) > _MAX_ITEM_REASONS:
             reasons.append(f"{len(reported) - _MAX_ITEM_REASONS} more items had reports.")
     if comparison is not None and baseline is not None:
@@ -373,6 +388,7 @@ def campaign_verdict(
         share=share,
         interval=interval,
         threshold=threshold,
+        item_threshold=item_threshold,
         confidence=confidence,
         categories=categories,
         items=items,
@@ -403,14 +419,12 @@ def _share_sentence(
 
 
 def _item_sentence(report: ItemReport, threshold: float, confidence: float) -> str:
-    if len(report.categories) == 1:
-        what = f" of {report.categories[0][0]}"
-    else:
-        what = " (" + ", ".join(f"{count} {category}" for category, count in report.categories) + ")"
-    alone = f", above the {_percent(threshold)} threshold on its own" if report.flagged else ""
+    names = [category for category, _ in report.categories]
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    alone = f", above the {_percent(threshold)} item threshold" if report.flagged else ""
     return (
-        f"{report.item.label}: {_plural(report.reports, 'report')}{what} "
-        f"({_percent(report.share)} of respondents, {_ci(report.interval, confidence)}{alone})."
+        f"{report.item.label}: {_plural(report.reports, 'report')} of {what}, "
+        f"{_percent(report.share)} of respondents ({_ci(report.interval, confidence)}{alone})."
     )
 
 
