@@ -132,9 +132,10 @@ def _proportion(count: int, n: int, confidence: float) -> Proportion:
 def _check_score(score: object) -> int:
     if isinstance(score, bool) or not isinstance(score, Integral):
         raise TypeError(f"an NPS score must be an integer 0-10, not {type(score).__name__}")
-    if not 0 <= score <= 10:
-        raise ValueError(f"an NPS score must lie in 0..10, got {score}")
-    return int(score)
+    value = int(score)
+    if not 0 <= value <= 10:
+        raise ValueError(f"an NPS score must lie in 0..10, got {value}")
+    return value
 
 
 def nps_summary(scores: Iterable[int], confidence: float = 0.95) -> NPSSummary:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -245,7 +245,7 @@ def _select_quotes(analyses: tuple[CommentAnalysis, ...], max_quotes: int) -> tu
     used_comments: set[int] = set()
     seen_items: set[PromisedItem | None] = set()
     # Pass 1 spreads quotes over items and comments; later passes fill any slots left.
-    passes = (
+    passes: tuple[Callable[[int, EvidenceQuote], bool], ...] = (
         lambda a, q: a not in used_comments and q.item not in seen_items,
         lambda a, q: a not in used_comments,
         lambda a, q: True,
