@@ -1,0 +1,99 @@
+"""The survey-app command line: help, init, create-user and the demo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import func, select
+
+from survey_app.extensions import db
+from survey_app.models import Campaign, Customer, Invitation, Response, User
+from tests import factories
+
+
+def test_survey_app_help_lists_the_commands():
+    result = subprocess.run(
+        [sys.executable, "-m", "survey_app", "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    for command in ("init", "demo", "create-user", "db"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
+
+
+@pytest.mark.parametrize("command", ["init", "demo", "create-user"])
+def test_every_command_has_help(unmigrated_app, command):
+    result = unmigrated_app.test_cli_runner().invoke(args=[command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_init_builds_the_schema(unmigrated_app):
+    result = unmigrated_app.test_cli_runner().invoke(args=["init"])
+    assert result.exit_code == 0, result.output
+    assert "Schema is up to date." in result.output
+    with unmigrated_app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Campaign)).scalar() == 0
+
+
+def test_create_user_command_creates_an_admin(app):
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "--email", "Admin@Example.com", "--role", "admin", "--password", "a very long password"]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.execute(select(User)).scalar_one()
+        assert (user.email, user.role) == ("admin@example.com", "admin")
+
+
+def test_create_user_command_reports_a_short_password(app):
+    result = app.test_cli_runner().invoke(args=["create-user", "--email", "a@example.com", "--password", "short"])
+    assert result.exit_code != 0
+    assert "at least 12 characters" in result.output
+
+
+def demo_counts(app):
+    with app.app_context():
+        return {
+            model.__name__: db.session.execute(select(func.count()).select_from(model)).scalar()
+            for model in (Campaign, Customer, Invitation, Response)
+        }
+
+
+def test_demo_builds_the_story_prints_a_login_and_a_link_and_refreshes(unmigrated_app):
+    app = unmigrated_app
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "--no-serve", "--customers", "600"])
+    assert result.exit_code == 0, result.output
+    password = re.search(r"Password:\s+(\S+)", result.output).group(1)
+    link = re.search(r"A survey link:\s+(\S+)", result.output).group(1)
+    assert link.startswith("https://surveys.example.test/s/")
+
+    first = demo_counts(app)
+    assert first["Campaign"] == 4
+    assert first["Customer"] == 600
+    assert first["Response"] > 30
+    with app.app_context():
+        car_rental = db.session.execute(select(Campaign).filter_by(key="demo-gratis-dag")).scalar_one()
+        assert sum(item.kind == "location" for item in car_rental.items) == 5
+        comments = db.session.execute(select(Response.comment).where(Response.comment != "")).scalars().all()
+        assert len(set(comments)) == len(comments)  # varied answers, not one template
+        languages = set(db.session.execute(select(Response.language)).scalars())
+        assert languages == {"nl", "en"}
+        scores = set(db.session.execute(select(Response.score)).scalars())
+        assert scores & {0, 1, 2, 3, 4, 5, 6} and scores & {7, 8} and scores & {9, 10}
+        factories.campaign(key="real-campaign")
+        db.session.commit()
+
+    client = app.test_client()
+    client.post("/auth/login", data={"email": "researcher@demo.example", "password": password})
+    assert client.get("/dashboard/").status_code == 200
+
+    again = runner.invoke(args=["demo", "--no-serve", "--customers", "600"])
+    assert again.exit_code == 0, again.output
+    assert demo_counts(app)["Campaign"] == first["Campaign"] + 1  # the real campaign survived
+    assert demo_counts(app)["Customer"] == 600
+    with app.app_context():
+        assert db.session.execute(select(Campaign).filter_by(key="real-campaign")).scalar_one()
