@@ -54,10 +54,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.views import auth, dashboard
+    from survey_app.views import api, auth, campaigns, dashboard, imports
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(campaigns.bp)
+    app.register_blueprint(imports.bp)
+    app.register_blueprint(api.bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
 
 

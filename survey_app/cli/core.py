@@ -1,38 +1,12 @@
-"""The `survey-app` command line. Commands are thin wrappers around services.
-
-Every command also works as `flask --app survey_app <command>`; `survey-app db ...` is
-Flask-Migrate's migration group.
-"""
+"""Set-up commands: init, create-user, demo."""
 
 from __future__ import annotations
 
 import click
-from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import current_app
+from flask.cli import with_appcontext
 
 from survey_app.models import ROLES
-
-
-def main() -> None:
-    """Run the survey-app command group."""
-    cli = FlaskGroup(
-        create_app=_create_app,
-        add_version_option=False,
-        help="NPS+ surveys for customers who clicked but did not convert, and a broken-promise detector.",
-    )
-    cli.main(prog_name="survey-app")
-
-
-def _create_app() -> Flask:
-    from survey_app import create_app
-
-    return create_app()
-
-
-def register(app: Flask) -> None:
-    """Attach the commands to the app's CLI group."""
-    for command in (init_command, create_user_command, demo_command):
-        app.cli.add_command(command)
 
 
 @click.command("init")
@@ -84,3 +58,6 @@ def demo_command(customers: int, seed: int, host: str, port: int, no_serve: bool
         return
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
     current_app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+COMMANDS = [init_command, create_user_command, demo_command]

@@ -1,0 +1,7 @@
+"""Researchers' upload page for event exports."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("imports", __name__, url_prefix="/dashboard/imports")
