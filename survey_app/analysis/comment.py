@@ -1,0 +1,95 @@
+"""analyze_comment: the one entry point that runs every layer on one answer."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+from .detector import DEFAULT_CONFIG, DetectorConfig, detect
+from .errors import InvalidInputError
+from .items import find_mentions, mentioned_items
+from .language import check_language, detect_language
+from .resources import data_digest, load_json
+from .sentiment import SentimentAnalyzer, sentence_sentiment
+from .text import Token, normalize, tokenize
+from .types import CommentAnalysis, PromisedItem
+
+# Bump when the code's behaviour changes; data file changes show up in the digest on their own.
+ENGINE_VERSION = "1"
+
+
+@functools.cache
+def analyzer_version() -> str:
+    """Return the version string stored with each analysis; it changes with rules or model."""
+    return f"{ENGINE_VERSION}+{data_digest()}"
+
+
+def analyze_comment(
+    text: str,
+    score: int | None = None,
+    language: str | None = None,
+    promised_items: Sequence[PromisedItem] = (),
+    *,
+    sentiment_analyzer: SentimentAnalyzer | None = None,
+    config: DetectorConfig = DEFAULT_CONFIG,
+) -> CommentAnalysis:
+    """Analyse one survey answer: language, sentiment, broken promises, item mentions, keywords."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"text must be a str, not {type(text).__name__}")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10):
+        raise InvalidInputError(f"score must be an integer 0..10 or None, not {score!r}")
+    check_language(language)
+    items = tuple(promised_items)
+    normalized = normalize(text)
+    detected = detect_language(normalized.text, fallback=language)
+    tokens = tokenize(normalized, detected)
+    sentences = _sentence_texts(normalized.text, tokens)
+    sentiment = sentence_sentiment(sentences, detected, sentiment_analyzer)
+    mentions = find_mentions(normalized, tokens, items) if items else []
+    findings = detect(normalized, tokens, detected, mentions, items, score, config)
+    return CommentAnalysis(
+        text=text,
+        language=detected,
+        score=score,
+        sentiment=sentiment,
+        findings=findings,
+        item_mentions=mentioned_items(mentions),
+        keywords=comment_keywords(tokens, detected),
+        analyzer_version=analyzer_version(),
+    )
+
+
+def _sentence_texts(text: str, tokens: Sequence[Token]) -> list[str]:
+    bounds: dict[int, list[int]] = {}
+    for token in tokens:
+        span = bounds.setdefault(token.sentence, [token.start, token.end])
+        span[1] = token.end
+    return [text[start:end] for start, end in bounds.values()]
+
+
+@functools.cache
+def _stop_words(language: str) -> frozenset[str]:
+    lexicon = load_json(f"lexicon_{language}.json")
+    # Stop lists contain the negators and words like "open" and "good": keep those.
+    return frozenset(lexicon["stopwords"]) - frozenset(lexicon["keep_words"])
+
+
+def comment_keywords(tokens: Sequence[Token], language: str) -> tuple[str, ...]:
+    """Return the comment's lemmas in order, without stop words, keeping negators."""
+    stop = _stop_words(language)
+    keep = frozenset(load_json(f"lexicon_{language}.json")["keep_words"])
+    seen: dict[str, None] = {}
+    for token in tokens:
+        if not token.is_word:
+            continue
+        lemma = token.lemma
+        if token.lower in keep:
+            lemma = token.lower
+        elif token.lower.endswith("n't"):
+            lemma = "not"
+        if lemma in stop or token.lower in stop:
+            continue
+        if len(lemma) < 2 and not lemma.isdigit():
+            continue
+        seen.setdefault(lemma, None)
+    return tuple(seen)

@@ -1,0 +1,241 @@
+"""Broken-promise detection: rules first (precise, explainable), a linear model for recall.
+
+Rules give the category and the evidence span. The model only adds a finding when its binary
+probability is high and no rule fired for that category; its evidence is the clause the model
+scores highest. The NPS score is a side signal: a 9 or 10 drops cues marked ambiguous.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .items import MatchedMention
+from .model import model_available, predict, predict_many
+from .rules import RuleHit, match_rules
+from .text import NormalizedText, Token
+from .types import CATEGORIES, Finding, PromisedItem
+
+# Which kinds of promised item a category is about, most likely first.
+CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
+    "closed_location": ("location",),
+    "offer_not_honoured": ("offer",),
+    "out_of_stock": ("product", "location"),
+    "price_mismatch": ("price", "product"),
+    "link_or_site_broken": ("other",),
+    "wrong_information": ("date", "location", "offer", "price"),
+    "other": ("offer", "product"),
+}
+
+PRICE_CONTEXT = frozenset(
+    """
+    kassa bon kassabon folder prijs actieprijs schap schapkaartje site website webshop advertentie
+    betalen betaald betaalde rekenen gerekend afrekenen winkelmandje mandje bevestiging productpagina
+    checkout till receipt price paid pay charged charge advertised ad listed tag shelf flyer basket
+    cart bill invoice ipv instead zei said
+    """.split()
+)
+_UNIT_AFTER = frozenset(
+    "min minuten minuut uur uren dagen dag days day km kg keer times x jaar year years maanden months "
+    "weken weeks stuks pm am".split()
+)
+_NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Thresholds for combining rules and model; defaults were tuned by cross-validation."""
+
+    model_threshold: float = 0.6
+    category_threshold: float = 0.5
+    high_score_penalty: float = 0.85
+    use_model: bool = True
+
+
+DEFAULT_CONFIG = DetectorConfig()
+
+
+def detect(
+    normalized: NormalizedText,
+    tokens: Sequence[Token],
+    language: str,
+    mentions: Sequence[MatchedMention],
+    items: Sequence[PromisedItem],
+    score: int | None,
+    config: DetectorConfig = DEFAULT_CONFIG,
+) -> tuple[Finding, ...]:
+    """Return the broken-promise findings of one comment."""
+    item_text = " ".join(
+        text.lower() for item in items for text in (item.label, *item.aliases)
+    )
+    hits = [
+        hit for hit in match_rules(tokens, language)
+        if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
+    ]
+    candidates: list[tuple[str, float, tuple[int, ...], str]] = []
+    for hit in hits:
+        confidence = _adjust(hit.rule.confidence, hit.rule.ambiguous, score, config)
+        if confidence is None:
+            continue
+        candidates.append((hit.category, confidence, hit.positions, "rule"))
+    price = _price_mismatch(tokens)
+    if price is not None and not any(c[0] == "price_mismatch" for c in candidates):
+        confidence = _adjust(0.75, True, score, config)
+        if confidence is not None:
+            candidates.append(("price_mismatch", confidence, price, "rule"))
+    if config.use_model and model_available():
+        candidates += _model_candidates(normalized, tokens, language, candidates, score, config)
+    return _attribute(normalized, tokens, candidates, mentions)
+
+
+def _adjust(confidence: float, ambiguous: bool, score: int | None, config: DetectorConfig) -> float | None:
+    if score is None:
+        return confidence
+    if score >= 9:
+        # A promoter rarely reports a broken promise; an ambiguous cue is then more likely noise.
+        return None if ambiguous else round(confidence * config.high_score_penalty, 3)
+    if score <= 6:
+        return round(min(0.99, confidence + 0.05), 3)
+    return confidence
+
+
+def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
+    values = []
+    for index, token in enumerate(tokens):
+        if token.kind not in ("money", "word") or token.lower.endswith("%"):
+            continue
+        text = token.lower.replace(" ", "").replace("euro", "").replace("eur", "")
+        match = _NUMBER_RE.match(text)
+        if not match:
+            continue
+        following = tokens[index + 1].lower if index + 1 < len(tokens) else ""
+        preceding = tokens[index - 1].lower if index > 0 else ""
+        if following in _UNIT_AFTER or following == ":" or preceding == ":" or following.startswith("%"):
+            continue
+        raw = match.group(1)
+        value = float(raw.replace(",", "."))
+        is_money = token.kind == "money" or "," in raw or "." in raw
+        if not is_money and (value < 10 or value > 5000 or following in ("/",)):
+            continue
+        values.append((value, index))
+    return values
+
+
+def _price_mismatch(tokens: Sequence[Token]) -> tuple[int, ...] | None:
+    """Return evidence positions when a comment quotes two different prices in a price context."""
+    values = _price_values(tokens)
+    distinct = {value for value, _index in values}
+    if len(distinct) < 2:
+        return None
+    lemmas = {token.lemma for token in tokens} | {token.lower for token in tokens}
+    if not lemmas & PRICE_CONTEXT:
+        return None
+    positions = sorted(index for _value, index in values)
+    return (positions[0], positions[-1])
+
+
+def _model_candidates(
+    normalized: NormalizedText,
+    tokens: Sequence[Token],
+    language: str,
+    candidates: list[tuple[str, float, tuple[int, ...], str]],
+    score: int | None,
+    config: DetectorConfig,
+) -> list[tuple[str, float, tuple[int, ...], str]]:
+    probabilities = predict(normalized.text, language)
+    binary = probabilities.get("broken_promise", 0.0)
+    if score is not None and score >= 9:
+        binary *= config.high_score_penalty
+    if binary < config.model_threshold:
+        return []
+    found = {c[0] for c in candidates}
+    ranked = sorted(
+        ((probabilities.get(category, 0.0), category) for category in CATEGORIES), reverse=True
+    )
+    if found:
+        # Rules already explain this comment; the model may only add a category it is sure of.
+        chosen = [c for p, c in ranked if c not in found and p >= config.category_threshold + 0.15]
+    else:
+        chosen = [ranked[0][1]] + [c for p, c in ranked[1:] if p >= config.category_threshold]
+    added: list[tuple[str, float, tuple[int, ...], str]] = []
+    for category in chosen:
+        added.append((category, round(min(binary, 0.99), 3),
+                      _strongest_clause(normalized, tokens, language, category), "model"))
+    return added
+
+
+def _strongest_clause(
+    normalized: NormalizedText, tokens: Sequence[Token], language: str, category: str
+) -> tuple[int, ...]:
+    clauses: dict[int, list[int]] = {}
+    for index, token in enumerate(tokens):
+        if token.is_word or token.kind == "money":
+            clauses.setdefault(token.clause, []).append(index)
+    if not clauses:
+        return ()
+    units = list(clauses.values())
+    if len(units) == 1:
+        return (units[0][0], units[0][-1])
+    texts = [normalized.text[tokens[unit[0]].start:tokens[unit[-1]].end] for unit in units]
+    scores = predict_many(texts, language)
+    best = max(range(len(units)), key=lambda k: scores[k].get(category, 0.0) + scores[k].get("broken_promise", 0.0))
+    return (units[best][0], units[best][-1])
+
+
+def _attribute(
+    normalized: NormalizedText,
+    tokens: Sequence[Token],
+    candidates: list[tuple[str, float, tuple[int, ...], str]],
+    mentions: Sequence[MatchedMention],
+) -> tuple[Finding, ...]:
+    findings: dict[tuple[str, int], Finding] = {}
+    for category, confidence, positions, source in candidates:
+        if positions:
+            span = normalized.original_span(tokens[positions[0]].start, tokens[positions[-1]].end)
+        else:
+            span = (0, len(normalized.original))
+        for item in _items_for(category, positions, tokens, mentions):
+            finding = Finding(category=category, item=item, span=span, confidence=confidence, source=source)
+            key = (category, id(item) if item is not None else 0)
+            current = findings.get(key)
+            if current is None or (current.source, current.confidence) < (finding.source, finding.confidence):
+                # "rule" sorts after "model": a rule's explainable evidence wins a tie.
+                findings[key] = finding
+    ordered = sorted(findings.values(), key=lambda f: (f.span[0], CATEGORIES.index(f.category)))
+    # A finding with an item makes the same category without one redundant.
+    with_item = {f.category for f in ordered if f.item is not None}
+    return tuple(f for f in ordered if f.item is not None or f.category not in with_item)
+
+
+def _items_for(
+    category: str, positions: tuple[int, ...], tokens: Sequence[Token], mentions: Sequence[MatchedMention]
+) -> list[PromisedItem | None]:
+    kinds = CATEGORY_KINDS.get(category, ())
+    usable = [m for m in mentions if m.mention.item is not None and m.mention.item.kind in kinds]
+    if not usable or not positions:
+        if usable and len({id(m.mention.item) for m in usable}) == 1:
+            return [usable[0].mention.item]
+        return [None]
+    anchor = positions[0]
+    clause = tokens[anchor].clause
+    sentence = tokens[anchor].sentence
+    for kind in kinds:
+        same_clause = [m for m in usable if m.mention.item.kind == kind and tokens[m.first].clause == clause]  # type: ignore[union-attr]
+        if same_clause:
+            return list({id(m.mention.item): m.mention.item for m in same_clause}.values())
+    for kind in kinds:
+        same_sentence = [m for m in usable if m.mention.item.kind == kind and tokens[m.first].sentence == sentence]  # type: ignore[union-attr]
+        if same_sentence:
+            nearest = min(same_sentence, key=lambda m: abs(m.first - anchor))
+            return [nearest.mention.item]
+    for kind in kinds:
+        of_kind = {id(m.mention.item): m.mention.item for m in usable if m.mention.item.kind == kind}  # type: ignore[union-attr]
+        if len(of_kind) == 1:
+            return list(of_kind.values())
+    return [None]
+
+
+def rule_hits(tokens: Sequence[Token], language: str) -> list[RuleHit]:
+    """Return the raw rule hits, for debugging and the quality benchmark."""
+    return match_rules(tokens, language)

@@ -1,0 +1,202 @@
+"""Find the promised items (locations, offers, products, prices, dates) a comment names.
+
+Fuzzy matching runs over short token windows, not over the whole comment: a whole-comment
+partial match maps a bare city onto some branch and cannot tell Amsterdam Zuid from Noord.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein
+
+from .resources import load_json
+from .text import NormalizedText, Token
+from .types import ItemMention, PromisedItem
+
+# Words that occur in many labels and aliases and so never identify an item on their own.
+GENERIC_TOKENS = frozenset(
+    """
+    winkel filiaal vestiging locatie club gym airport luchthaven centraal central centrum station
+    gratis free day dag days month maand first eerste next next-day delivery bezorging levering code
+    codes kortingscode euro eur the de het een a an deal weekend off extra halen betalen voor for van
+    of in op at tweede link mail email pagina page discount korting early booking shipping verzending
+    huurdag huur rental winkels store shop shops branch hotel summer stay
+    """.split()
+)
+
+_MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
+_STRIP_RE = re.compile(r"['.]")
+
+
+def canonical(token_text: str, kind: str = "word") -> str:
+    """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
+    lower = token_text.lower()
+    if kind == "money" or lower[:1] in "€$£" or lower.endswith(",-"):
+        found = _MONEY_RE.search(lower)
+        if found:
+            number = found.group().replace(",", ".")
+            if "." in number and kind == "money" and not lower.endswith("%"):
+                whole, _, cents = number.partition(".")
+                return whole if cents.strip("0") == "" else number
+            return number + ("%" if lower.endswith("%") else "")
+    return _STRIP_RE.sub("", lower)
+
+
+def _label_tokens(text: str) -> tuple[str, ...]:
+    from .text import _raw_tokens
+
+    tokens = []
+    for surface, kind, _start, _end in _raw_tokens(text):
+        if kind in ("word", "abbr", "money"):
+            form = canonical(surface, kind)
+            if form in ("euro", "eur") and tokens and tokens[-1][:1].isdigit():
+                continue  # "89 euro" compares as "89", like "€89" and "89,-"
+            tokens.append(form)
+    return tuple(tokens)
+
+
+@functools.cache
+def _places() -> dict[str, str]:
+    data = load_json("places.json")
+    return {str(key): str(value) for key, value in data["cities"].items()}
+
+
+@dataclass(frozen=True)
+class _Alias:
+    item: PromisedItem
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MatchedMention:
+    """An item mention plus the token positions it covers, for attributing findings."""
+
+    mention: ItemMention
+    first: int
+    last: int
+
+
+def token_similarity(a: str, b: str) -> float:
+    """Return 0..100: exact for short tokens and numbers, typo-tolerant for long ones."""
+    if a == b:
+        return 100.0
+    if len(a) < 5 or len(b) < 5 or a[:1].isdigit() or b[:1].isdigit():
+        return 0.0
+    return max(fuzz.ratio(a, b), DamerauLevenshtein.normalized_similarity(a, b) * 100.0)
+
+
+def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: float) -> float:
+    scores = []
+    for seen, wanted in zip(window, alias):
+        score = token_similarity(seen, wanted)
+        # "Utr CS": a clipped word counts when the rest of the alias matches exactly.
+        if score < threshold and len(seen) >= 3 and wanted.startswith(seen) and len(alias) > 1:
+            score = threshold
+        if score < threshold:
+            return 0.0
+        scores.append(score)
+    joined = fuzz.ratio("".join(window), "".join(alias))
+    return min(sum(scores) / len(scores), max(joined, threshold))
+
+
+def find_mentions(
+    normalized: NormalizedText,
+    tokens: Sequence[Token],
+    items: Sequence[PromisedItem],
+    threshold: float = 85.0,
+) -> list[MatchedMention]:
+    """Return the promised items and bare cities a comment names, best match per text span."""
+    words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind == "money"]
+    forms = [canonical(token.text, token.kind) for _index, token in words]
+    # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
+    keep = [
+        not (form in ("euro", "eur") and position > 0 and forms[position - 1][:1].isdigit())
+        for position, form in enumerate(forms)
+    ]
+    words = [word for word, kept in zip(words, keep) if kept]
+    forms = [form for form, kept in zip(forms, keep) if kept]
+
+    aliases = [
+        _Alias(item, tokens_)
+        for item in items
+        for text in (item.label, *item.aliases)
+        if (tokens_ := _label_tokens(text))
+    ]
+    distinctive = _distinctive_tokens(items)
+    # (rank, similarity, first word, last word, item, city); rank favours longer matches.
+    candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
+    for alias in aliases:
+        size = len(alias.tokens)
+        for start in range(0, len(forms) - size + 1):
+            score = _window_matches(forms[start:start + size], alias.tokens, threshold)
+            if score:
+                candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
+        # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
+        glued = "".join(alias.tokens)
+        for width in (size - 1, size + 1):
+            if width < 1 or len(glued) < 5:
+                continue
+            for start in range(0, len(forms) - width + 1):
+                score = fuzz.ratio("".join(forms[start:start + width]), glued)
+                if score >= 92.0:
+                    candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
+    for position, form in enumerate(forms):
+        for item, token in distinctive.get(form[:1], ()):
+            score = token_similarity(form, token)
+            if score >= max(threshold, 90.0 if not form[:1].isdigit() else 100.0):
+                candidates.append((score - 10.0, score, position, position, item, None))
+    cities = _places()
+    for position, form in enumerate(forms):
+        for size in (2, 1):
+            key = " ".join(t.lower for _i, t in words[position:position + size])
+            if len(words[position:position + size]) == size and key in cities:
+                candidates.append((50.0, 100.0, position, position + size - 1, None, cities[key]))
+    # Best first; a longer, better match claims its tokens, weaker overlapping ones drop out.
+    candidates.sort(key=lambda c: (-c[0], c[2]))
+    taken: set[int] = set()
+    chosen: list[MatchedMention] = []
+    for _rank, similarity, first, last, item, city in candidates:
+        span_positions = set(range(first, last + 1))
+        if span_positions & taken:
+            continue
+        taken |= span_positions
+        start_token = words[first][1]
+        end_token = words[last][1]
+        span = normalized.original_span(start_token.start, end_token.end)
+        matched = normalized.original[span[0]:span[1]]
+        mention = ItemMention(item=item, span=span, matched_text=matched, similarity=round(similarity / 100.0, 3),
+                              city=city if item is None else item.city)
+        chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
+    chosen.sort(key=lambda m: m.first)
+    return chosen
+
+
+def _distinctive_tokens(items: Sequence[PromisedItem]) -> dict[str, list[tuple[PromisedItem, str]]]:
+    """Index tokens that belong to exactly one item and are not generic words."""
+    owners: dict[str, set[int]] = {}
+    by_token: dict[str, PromisedItem] = {}
+    for number, item in enumerate(items):
+        for text in (item.label, *item.aliases):
+            for token in _label_tokens(text):
+                owners.setdefault(token, set()).add(number)
+                by_token[token] = item
+    index: dict[str, list[tuple[PromisedItem, str]]] = {}
+    for token, numbers in owners.items():
+        if len(numbers) != 1 or token in GENERIC_TOKENS:
+            continue
+        if len(token) < 2 or (len(token) < 4 and token.isalpha() and token not in ("xl", "hs", "cs")):
+            continue
+        if token.isdigit() and len(token) < 2:
+            continue
+        index.setdefault(token[:1], []).append((by_token[token], token))
+    return index
+
+
+def mentioned_items(mentions: Sequence[MatchedMention]) -> tuple[ItemMention, ...]:
+    """Return the plain ItemMention values in text order."""
+    return tuple(m.mention for m in mentions)

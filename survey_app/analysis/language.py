@@ -1,0 +1,59 @@
+"""Decide whether a comment is Dutch or English.
+
+The detector is restricted to nl and en: an unrestricted one calls short Dutch answers German
+or Afrikaans. One- and two-word answers ("prima", "ok") are too short to tell, so the survey's
+language wins there; with nothing known at all the default is Dutch, the language of most
+campaigns and of most answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from .errors import InvalidInputError
+from .types import LANGUAGES
+
+DEFAULT_LANGUAGE = "nl"
+MIN_WORDS = 3
+MIN_CONFIDENCE = 0.9
+
+_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+
+
+class _Identifier:
+    """py3langid restricted to Dutch and English, loaded on first use."""
+
+    def __init__(self) -> None:
+        from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+        self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self._identifier.set_languages(list(LANGUAGES))
+
+    def classify(self, text: str) -> tuple[str, float]:
+        language, confidence = self._identifier.classify(text)
+        return str(language), float(confidence)
+
+
+@functools.cache
+def _identifier() -> _Identifier:
+    return _Identifier()
+
+
+def check_language(language: str | None) -> str | None:
+    """Return the language argument if it is supported, raise InvalidInputError otherwise."""
+    if language is None or language in LANGUAGES:
+        return language
+    raise InvalidInputError(f"language must be one of {LANGUAGES} or None, not {language!r}")
+
+
+def detect_language(text: str, fallback: str | None = None) -> str:
+    """Return "nl" or "en" for a comment, trusting fallback for very short or unclear text."""
+    fallback = check_language(fallback)
+    words = _WORD_RE.findall(text)
+    if not words:
+        return fallback or DEFAULT_LANGUAGE
+    guess, confidence = _identifier().classify(text)
+    if fallback is not None and (len(words) < MIN_WORDS or confidence < MIN_CONFIDENCE):
+        return fallback
+    return guess if guess in LANGUAGES else (fallback or DEFAULT_LANGUAGE)

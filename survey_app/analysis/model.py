@@ -1,0 +1,139 @@
+"""Apply the exported linear text model (TF-IDF n-grams + logistic regression) without scikit-learn.
+
+evaluation/train_model.py fits the model on the train split and writes model.json; this module
+rebuilds the same features in plain Python and scores them with numpy, so scikit-learn is a
+training-time dependency only.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataFileError
+from .resources import has_data_file, load_json
+
+MODEL_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class _Vectorizer:
+    analyzer: str
+    ngram_range: tuple[int, int]
+    sublinear_tf: bool
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    offset: int
+    token_pattern: re.Pattern[str] | None
+
+    def features(self, text: str) -> dict[int, float]:
+        counts = Counter(term for term in self._terms(text.lower()) if term in self.vocabulary)
+        if not counts:
+            return {}
+        values: dict[int, float] = {}
+        for term, count in counts.items():
+            index = self.vocabulary[term]
+            tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
+            values[index] = tf * float(self.idf[index])
+        norm = math.sqrt(sum(v * v for v in values.values()))
+        return {self.offset + i: v / norm for i, v in values.items()}
+
+    def _terms(self, text: str) -> list[str]:
+        low, high = self.ngram_range
+        if self.analyzer == "char_wb":
+            # Same as scikit-learn's char_wb: n-grams inside each space-padded word.
+            terms = []
+            for word in text.split():
+                padded = f" {word} "
+                for n in range(low, high + 1):
+                    if len(padded) < n:
+                        break
+                    terms.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
+            return terms
+        assert self.token_pattern is not None
+        words = self.token_pattern.findall(text)
+        terms = []
+        for n in range(low, high + 1):
+            terms.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+        return terms
+
+
+@dataclass(frozen=True)
+class LinearTextModel:
+    """One-vs-rest logistic regression over concatenated TF-IDF blocks."""
+
+    labels: tuple[str, ...]
+    vectorizers: tuple[_Vectorizer, ...]
+    weights: np.ndarray  # (features, labels)
+    intercepts: np.ndarray  # (labels,)
+    language_prefix: bool
+
+    def predict(self, text: str, language: str) -> dict[str, float]:
+        """Return a probability per label for one text."""
+        if self.language_prefix:
+            text = f"{language} {text}"
+        features: dict[int, float] = {}
+        for vectorizer in self.vectorizers:
+            features.update(vectorizer.features(text))
+        if features:
+            indices = np.fromiter(features.keys(), dtype=np.int64, count=len(features))
+            values = np.fromiter(features.values(), dtype=np.float64, count=len(features))
+            logits = values @ self.weights[indices] + self.intercepts
+        else:
+            logits = self.intercepts.copy()
+        probabilities = 1.0 / (1.0 + np.exp(-logits))
+        return dict(zip(self.labels, (float(p) for p in probabilities)))
+
+
+@functools.cache
+def load_model() -> LinearTextModel:
+    """Read the packaged model once per process."""
+    data = load_json(MODEL_FILE)
+    try:
+        vectorizers = []
+        offset = 0
+        for raw in data["vectorizers"]:
+            terms = raw["terms"]
+            pattern = raw.get("token_pattern")
+            vectorizers.append(_Vectorizer(
+                analyzer=raw["analyzer"],
+                ngram_range=(int(raw["ngram_range"][0]), int(raw["ngram_range"][1])),
+                sublinear_tf=bool(raw["sublinear_tf"]),
+                vocabulary={term: index for index, term in enumerate(terms)},
+                idf=np.asarray(raw["idf"], dtype=np.float64),
+                offset=offset,
+                token_pattern=re.compile(pattern) if pattern else None,
+            ))
+            offset += len(terms)
+        labels = tuple(data["labels"])
+        weights = np.zeros((offset, len(labels)), dtype=np.float64)
+        for column, label in enumerate(labels):
+            for index, weight in data["weights"][label]:
+                weights[int(index), column] = float(weight)
+        intercepts = np.asarray([data["intercepts"][label] for label in labels], dtype=np.float64)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DataFileError(f"{MODEL_FILE} is malformed: {exc!r}") from exc
+    return LinearTextModel(labels, tuple(vectorizers), weights, intercepts, bool(data.get("language_prefix", False)))
+
+
+@functools.cache
+def model_available() -> bool:
+    """Tell whether a trained model ships with the package."""
+    return has_data_file(MODEL_FILE)
+
+
+def predict(text: str, language: str) -> dict[str, float]:
+    """Return the model's probability per label (broken_promise and each category)."""
+    return load_model().predict(text, language)
+
+
+def predict_many(texts: Sequence[str], language: str) -> list[dict[str, float]]:
+    """Return the model's probabilities for several texts."""
+    model = load_model()
+    return [model.predict(text, language) for text in texts]

@@ -1,0 +1,251 @@
+"""The rule layer: cue lemmas from data files, matched in any order within a clause.
+
+A rule names a category, cue patterns whose negation state matters, optional context groups that
+must co-occur, and veto groups (idioms, announced closures). Patterns are lemmas or surface forms;
+"*code" matches compounds ending in code (kortingscode, actiecodes), "kortings*" their start, and
+"op slot" consecutive words. Tokens of five letters or more also match cue words with a typo.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from .errors import DataFileError
+from .resources import load_json
+from .text import Token, is_negator
+from .types import CATEGORIES
+
+FUZZY_CUTOFF = 88.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One cue-in-context rule read from rules_<language>.json."""
+
+    id: str
+    category: str
+    cue: frozenset[str]
+    cue_phrases: tuple[tuple[str, ...], ...]
+    negated: bool | None
+    context: tuple[frozenset[str], ...]
+    context_phrases: tuple[tuple[tuple[str, ...], ...], ...]
+    unless: tuple[frozenset[str], ...]
+    scope: str
+    confidence: float
+    ambiguous: bool
+    # The rule only applies when a promised item's label or alias contains one of these
+    # ("took five days" breaks a next-day delivery promise, not a free-shipping one).
+    requires_item_text: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A rule that fired, with the token positions that are its evidence."""
+
+    rule: Rule
+    positions: tuple[int, ...]
+    cue_position: int
+
+    @property
+    def category(self) -> str:
+        return self.rule.category
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All rules of one language plus the pattern index used to match tokens quickly."""
+
+    language: str
+    rules: tuple[Rule, ...]
+    exact: frozenset[str]
+    suffixes: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    fuzzy_words: tuple[str, ...]
+    announced: tuple[frozenset[str], ...]
+
+
+def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    singles = frozenset(p for p in patterns if " " not in p)
+    phrases = tuple(tuple(p.split()) for p in patterns if " " in p)
+    return singles, phrases
+
+
+@functools.cache
+def load_rules(language: str) -> RuleSet:
+    """Read and index the rules of a language (once per process)."""
+    data = load_json(f"rules_{language}.json")
+    rules = []
+    all_patterns: set[str] = set()
+    try:
+        for raw in data["rules"]:
+            if raw["category"] not in CATEGORIES:
+                raise DataFileError(f"rule {raw['id']}: unknown category {raw['category']!r}")
+            cue, cue_phrases = _split_patterns(raw["cue"])
+            groups = [_split_patterns(group) for group in raw.get("with", [])]
+            unless = tuple(frozenset(group) for group in raw.get("unless", []))
+            rules.append(Rule(
+                id=raw["id"],
+                category=raw["category"],
+                cue=cue,
+                cue_phrases=cue_phrases,
+                negated=raw.get("negated"),
+                context=tuple(g[0] for g in groups),
+                context_phrases=tuple(g[1] for g in groups),
+                unless=unless,
+                scope=raw.get("scope", "clause"),
+                confidence=float(raw.get("confidence", 0.8)),
+                ambiguous=bool(raw.get("ambiguous", False)),
+                requires_item_text=tuple(raw.get("requires_item_text", ())),
+            ))
+            all_patterns |= cue
+            for singles, phrases in groups:
+                all_patterns |= singles
+                all_patterns |= {w for phrase in phrases for w in phrase}
+            all_patterns |= {w for phrase in cue_phrases for w in phrase}
+            for group in unless:
+                all_patterns |= group
+        announced = tuple(frozenset(group) for group in data.get("announced", []))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(f"rules_{language}.json is malformed: {exc!r}") from exc
+    for group in announced:
+        all_patterns |= group
+    exact = frozenset(p for p in all_patterns if "*" not in p)
+    suffixes = tuple(sorted(p[1:] for p in all_patterns if p.startswith("*")))
+    prefixes = tuple(sorted(p[:-1] for p in all_patterns if p.endswith("*") and not p.startswith("*")))
+    fuzzy_words = tuple(sorted(
+        p for p in exact
+        if len(p) >= 5 and p.isalpha() and p not in set(data.get("no_fuzzy", []))
+    ))
+    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced)
+
+
+@functools.lru_cache(maxsize=65536)
+def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
+    ruleset = load_rules(language)
+    found = {form for form in (lower, lemma) if form in ruleset.exact}
+    for suffix in ruleset.suffixes:
+        for form in (lemma, lower):
+            stem = form.rstrip("s") if form.endswith("s") else form
+            if len(form) > len(suffix) and (form.endswith(suffix) or stem.endswith(suffix)):
+                found.add("*" + suffix)
+    for prefix in ruleset.prefixes:
+        if lower.startswith(prefix) or lemma.startswith(prefix):
+            found.add(prefix + "*")
+    if not found and len(lower) >= 5 and lower.isalpha():
+        # Typos ("geslote", "vestigng", "uitverkogt"): closest cue word, same first letter.
+        match = process.extractOne(lower, ruleset.fuzzy_words, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
+        if match is not None and match[0][0] == lower[0] and abs(len(match[0]) - len(lower)) <= 2:
+            found.add(match[0])
+    return frozenset(found)
+
+
+def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str]]:
+    """Return, for each token, the rule patterns it matches."""
+    return [
+        _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        for token in tokens
+    ]
+
+
+def _phrase_positions(phrase: tuple[str, ...], unit: Sequence[int], patterns: list[frozenset[str]]) -> list[int]:
+    hits = []
+    for offset in range(len(unit) - len(phrase) + 1):
+        window = unit[offset:offset + len(phrase)]
+        if all(word in patterns[i] for word, i in zip(phrase, window)):
+            hits.append(window[0])
+    return hits
+
+
+def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
+    if rule.negated is None:
+        return True
+    own = is_negator(token.lower, language) is not None
+    # A negator is not negated by itself: "niemand" as a cue stands on its own.
+    negated = token.negated and not own
+    return negated if rule.negated else not negated
+
+
+def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
+    """Return every rule hit in the tokens of one comment."""
+    ruleset = load_rules(language)
+    patterns = token_patterns(tokens, language)
+    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind == "money"]
+    clauses: dict[int, list[int]] = {}
+    sentences: dict[int, list[int]] = {}
+    for i in words:
+        clauses.setdefault(tokens[i].clause, []).append(i)
+        sentences.setdefault(tokens[i].sentence, []).append(i)
+    sentence_patterns = {
+        key: frozenset().union(*(patterns[i] for i in unit)) for key, unit in sentences.items()
+    }
+    hits: list[RuleHit] = []
+    for rule in ruleset.rules:
+        for clause_unit in clauses.values():
+            cue_positions = [i for i in clause_unit if rule.cue & patterns[i]]
+            for phrase in rule.cue_phrases:
+                cue_positions += _phrase_positions(phrase, clause_unit, patterns)
+            cue_positions = [i for i in cue_positions if _negation_ok(rule, tokens[i], language)]
+            if not cue_positions:
+                continue
+            sentence = tokens[clause_unit[0]].sentence
+            present = sentence_patterns[sentence]
+            if any(group <= present for group in rule.unless):
+                continue
+            if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
+                continue
+            if rule.scope == "clause":
+                context_unit = clause_unit
+            elif rule.scope == "sentence":
+                context_unit = sentences[sentence]
+            else:
+                context_unit = words
+            evidence: list[int] = []
+            satisfied = True
+            for singles, phrases in zip(rule.context, rule.context_phrases):
+                found = [i for i in context_unit if singles & patterns[i] and i not in cue_positions]
+                for phrase in phrases:
+                    found += _phrase_positions(phrase, context_unit, patterns)
+                if not found:
+                    satisfied = False
+                    break
+                cue = cue_positions[0]
+                evidence.append(min(found, key=lambda i: abs(i - cue)))
+            if not satisfied:
+                continue
+            cue = cue_positions[0]
+            positions = {cue, *evidence}
+            if rule.negated:
+                negators = [i for i in clause_unit if is_negator(tokens[i].lower, language) is not None]
+                if negators:
+                    positions.add(min(negators, key=lambda i: abs(i - cue)))
+            hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
+    return _resolve(hits)
+
+
+def _resolve(hits: list[RuleHit]) -> list[RuleHit]:
+    """Keep one category per cue token: the most confident, then the tightest evidence."""
+    best: dict[int, RuleHit] = {}
+    for hit in hits:
+        current = best.get(hit.cue_position)
+        if current is None or _better(hit, current):
+            best[hit.cue_position] = hit
+    return sorted(best.values(), key=lambda h: h.positions[0])
+
+
+def _better(a: RuleHit, b: RuleHit) -> bool:
+    width_a = a.positions[-1] - a.positions[0]
+    width_b = b.positions[-1] - b.positions[0]
+    return (a.rule.confidence, -width_a) > (b.rule.confidence, -width_b)
+
+
+def _announced(ruleset: RuleSet, sentence_patterns: dict[int, frozenset[str]], sentence: int) -> bool:
+    """Tell whether this or the next sentence says the closure was announced or expected."""
+    for key in (sentence, sentence + 1):
+        present = sentence_patterns.get(key)
+        if present and any(group <= present for group in ruleset.announced):
+            return True
+    return False

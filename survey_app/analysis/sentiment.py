@@ -1,0 +1,87 @@
+"""Lexicon sentiment behind one small interface, one analyzer per language.
+
+Sentiment is a side signal here: it misses most broken promises (see the project notes), so the
+detector never relies on it. Each analyzer only ever sees text in its own language.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .errors import InvalidInputError
+from .types import Sentiment
+
+
+@runtime_checkable
+class SentimentAnalyzer(Protocol):
+    """Anything with a name and an analyze(text) -> (polarity, subjectivity) method."""
+
+    name: str
+
+    def analyze(self, text: str) -> tuple[float, float]:
+        """Return polarity (-1..1) and subjectivity (0..1) of one piece of text."""
+        ...
+
+
+class EnglishPatternAnalyzer:
+    """TextBlob's PatternAnalyzer (the English Pattern lexicon)."""
+
+    name = "textblob.PatternAnalyzer"
+
+    def __init__(self) -> None:
+        # TextBlob imports NLTK at package import, which takes most of a second: defer it
+        # until the first English comment.
+        from textblob.en.sentiments import PatternAnalyzer
+
+        self._analyzer = PatternAnalyzer()
+
+    def analyze(self, text: str) -> tuple[float, float]:
+        """Return polarity and subjectivity from the English Pattern lexicon."""
+        result = self._analyzer.analyze(text)
+        return float(result[0]), float(result[1])
+
+
+class DutchPatternAnalyzer:
+    """textblob-nl's PatternAnalyzer (the Dutch Pattern lexicon); only its sentiment works."""
+
+    name = "textblob_nl.PatternAnalyzer"
+
+    def __init__(self) -> None:
+        from textblob_nl import PatternAnalyzer
+
+        self._analyzer = PatternAnalyzer()
+
+    def analyze(self, text: str) -> tuple[float, float]:
+        """Return polarity and subjectivity from the Dutch Pattern lexicon."""
+        result = self._analyzer.analyze(text)
+        return float(result[0]), float(result[1])
+
+
+@functools.cache
+def default_analyzer(language: str) -> SentimentAnalyzer:
+    """Return the process-wide analyzer for a language."""
+    if language == "en":
+        return EnglishPatternAnalyzer()
+    if language == "nl":
+        return DutchPatternAnalyzer()
+    raise InvalidInputError(f"no sentiment analyzer for language {language!r}")
+
+
+def sentence_sentiment(
+    sentences: Sequence[str], language: str, analyzer: SentimentAnalyzer | None = None
+) -> Sentiment:
+    """Average the sentiment of sentences scored one by one.
+
+    Scoring sentence by sentence keeps a "niet" in one sentence from flipping the next one,
+    which the Pattern analyzers do on a whole comment.
+    """
+    chosen = analyzer if analyzer is not None else default_analyzer(language)
+    scored = [chosen.analyze(sentence) for sentence in sentences if sentence.strip()]
+    opinionated = [pair for pair in scored if pair != (0.0, 0.0)]
+    if not opinionated:
+        return Sentiment(0.0, 0.0, chosen.name)
+    polarity = sum(p for p, _s in opinionated) / len(opinionated)
+    subjectivity = sum(s for _p, s in opinionated) / len(opinionated)
+    return Sentiment(round(polarity, 4), round(subjectivity, 4), chosen.name)

@@ -1,0 +1,260 @@
+"""Normalize, tokenize, lemmatize and split comments, keeping offsets into the original text.
+
+Nothing here uses NLTK: its corpora are not available offline, so TextBlob's tokenizers crash.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from .resources import load_json
+from .types import Span
+
+# Apostrophe look-alikes customers type on phones; NFKC leaves them alone.
+_APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'", "\u02bc": "'"}
+_DASHES = {"\u2013": "-", "\u2014": "-", "\u2212": "-"}
+
+
+@dataclass(frozen=True)
+class NormalizedText:
+    """NFKC text with collapsed whitespace, and where each of its characters came from."""
+
+    original: str
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def original_span(self, start: int, end: int) -> Span:
+        """Map a [start, end) span of the normalized text back to the original text."""
+        if not self.text or end <= start:
+            position = self.starts[start] if start < len(self.starts) else len(self.original)
+            return (position, position)
+        return (self.starts[start], self.ends[end - 1])
+
+
+def normalize(text: str) -> NormalizedText:
+    """Return NFKC text with single spaces, remembering each character's original offsets."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    length = len(text)
+    while i < length:
+        j = i + 1
+        # Keep a base character together with its combining marks so NFKC can compose them.
+        while j < length and unicodedata.combining(text[j]):
+            j += 1
+        chunk = text[i:j]
+        if chunk.isspace():
+            while j < length and text[j].isspace():
+                j += 1
+            if out and out[-1] != " ":
+                out.append(" ")
+                starts.append(i)
+                ends.append(j)
+            i = j
+            continue
+        normalized = unicodedata.normalize("NFKC", chunk)
+        for char in normalized:
+            char = _APOSTROPHES.get(char, _DASHES.get(char, char))
+            if char.isspace():
+                char = " "
+                if out and out[-1] == " ":
+                    continue
+            out.append(char)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    while out and out[-1] == " ":
+        out.pop()
+        starts.pop()
+        ends.pop()
+    return NormalizedText(text, "".join(out), tuple(starts), tuple(ends))
+
+
+# Word: letters/digits with inner apostrophes, dots in abbreviations (C.S.), hyphens, and
+# prices/percentages (€89, 89,-, 20%, 1+1). Emoji and other symbols become their own tokens.
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<money>[€$£]\s?\d+(?:[.,]\d+)?(?:,-)?|\d+(?:[.,]\d+)?\s?(?:,-|%|€|euro\b|eur\b))
+    |(?P<abbr>(?:[^\W\d_]\.){2,})
+    |(?P<word>[^\W_]+(?:['\-+][^\W_]+)*(?:n't|')?)
+    |(?P<punct>[.!?;:,()"\-/&]+)
+    |(?P<symbol>[^\w\s])
+    """,
+    re.VERBOSE,
+)
+
+_SENTENCE_END = frozenset(".!?")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of the normalized text, with its lemma and position in sentence and clause."""
+
+    text: str
+    lower: str
+    lemma: str
+    kind: str
+    start: int
+    end: int
+    sentence: int
+    clause: int
+    negated: bool = False
+
+    @property
+    def is_word(self) -> bool:
+        return self.kind in ("word", "abbr")
+
+
+@functools.cache
+def _lexicon(language: str) -> dict[str, object]:
+    return load_json(f"lexicon_{language}.json")  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=131072)
+def lemmatize(word: str, language: str) -> str:
+    """Return the simplemma lemma of a lowercase word, with the library's own overrides."""
+    overrides = _lexicon(language)["lemma_overrides"]
+    assert isinstance(overrides, dict)
+    if word in overrides:
+        return str(overrides[word])
+    if not word[:1].isalpha():
+        return word
+    import simplemma  # imported on first use: loading it is a noticeable share of start-up
+
+    return simplemma.lemmatize(word, lang=language).lower()
+
+
+def _raw_tokens(text: str) -> list[tuple[str, str, int, int]]:
+    found = []
+    for match in _TOKEN_RE.finditer(text):
+        kind = match.lastgroup or "symbol"
+        found.append((match.group(), kind, match.start(), match.end()))
+    return found
+
+
+def negators(language: str) -> dict[str, str]:
+    """Return the negation words of a language and their scope ("clause", "forward", "np")."""
+    value = _lexicon(language)["negators"]
+    assert isinstance(value, dict)
+    return value
+
+
+def is_negator(lower: str, language: str) -> str | None:
+    """Return the scope of a negation word, or None when the word does not negate."""
+    table = negators(language)
+    if lower in table:
+        return table[lower]
+    if language == "en" and (lower.endswith("n't") or lower in _EN_CONTRACTED):
+        return "forward"
+    return None
+
+
+_EN_CONTRACTED = frozenset(
+    {"didnt", "doesnt", "dont", "wasnt", "werent", "isnt", "arent", "cant", "couldnt", "wont",
+     "wouldnt", "hasnt", "havent", "hadnt", "shouldnt", "aint"}
+)
+
+
+def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
+    """Split normalized text into tokens with lemmas, sentence and clause numbers and negation."""
+    lexicon = _lexicon(language)
+    clause_breaks = lexicon["clause_breaks"]
+    assert isinstance(clause_breaks, list)
+    breaks = frozenset(clause_breaks)
+    raw = _raw_tokens(normalized.text)
+    sentence = 0
+    clause = 0
+    staged: list[tuple[str, str, str, str, int, int, int, int]] = []
+    for index, (surface, kind, start, end) in enumerate(raw):
+        lower = surface.lower()
+        if kind in ("word", "abbr") and lower in breaks and staged:
+            clause += 1
+        if kind == "money":
+            lemma = lower.replace(" ", "")
+        elif kind in ("word", "abbr"):
+            lemma = lemmatize(lower, language)
+        else:
+            lemma = lower
+        staged.append((surface, lower, lemma, kind, start, end, sentence, clause))
+        if kind == "punct":
+            if _ends_sentence(surface, raw, index, normalized.text):
+                sentence += 1
+                clause += 1
+            elif any(char in ",;:()-/\"" for char in surface):
+                clause += 1
+        elif kind == "symbol" and _is_emoji(surface):
+            # An emoji usually closes a thought the way a full stop does.
+            clause += 1
+    negated = _negation_flags(staged, language)
+    return tuple(
+        Token(s, lo, le, k, st, en, se, cl, ng)
+        for (s, lo, le, k, st, en, se, cl), ng in zip(staged, negated)
+    )
+
+
+def _ends_sentence(surface: str, raw: list[tuple[str, str, int, int]], index: int, text: str) -> bool:
+    if not any(char in _SENTENCE_END for char in surface):
+        return False
+    if index + 1 >= len(raw):
+        return True
+    # "89.99" and "C.S." never reach here (money and abbr tokens); a dot glued to the next
+    # word ("site.nl") is not a sentence end either.
+    end = raw[index][3]
+    return end >= len(text) or text[end] == " "
+
+
+def _is_emoji(symbol: str) -> bool:
+    return unicodedata.category(symbol[0]) in ("So", "Sk") and ord(symbol[0]) > 0x2000
+
+
+def _negation_flags(staged: list[tuple[str, str, str, str, int, int, int, int]], language: str) -> list[bool]:
+    flags = [False] * len(staged)
+    for i, item in enumerate(staged):
+        lower, kind, clause = item[1], item[3], item[7]
+        if kind not in ("word", "abbr"):
+            continue
+        scope = is_negator(lower, language)
+        if scope is None:
+            continue
+        flags[i] = True
+        # Scope never leaves the clause: clauses end at sentence ends, commas and "maar"/"but".
+        if scope == "clause":
+            span = range(len(staged))
+        elif scope == "np":
+            span = range(i + 1, min(len(staged), i + 4))
+        else:
+            span = range(i + 1, len(staged))
+        for j in span:
+            if staged[j][7] == clause:
+                flags[j] = True
+    return flags
+
+
+def word_tokens(tokens: tuple[Token, ...]) -> list[Token]:
+    """Return only the word tokens."""
+    return [token for token in tokens if token.is_word or token.kind == "money"]
+
+
+def split_sentences(normalized: NormalizedText, tokens: tuple[Token, ...]) -> list[Span]:
+    """Return [start, end) spans of the sentences in the normalized text."""
+    spans: dict[int, list[int]] = {}
+    for token in tokens:
+        bounds = spans.setdefault(token.sentence, [token.start, token.end])
+        bounds[1] = token.end
+    return [(start, end) for start, end in spans.values()]
+
+
+def clause_spans(tokens: tuple[Token, ...]) -> dict[int, Span]:
+    """Return the [start, end) span of each clause in the normalized text."""
+    spans: dict[int, list[int]] = {}
+    for token in tokens:
+        if not (token.is_word or token.kind == "money"):
+            continue
+        bounds = spans.setdefault(token.clause, [token.start, token.end])
+        bounds[1] = token.end
+    return {key: (value[0], value[1]) for key, value in spans.items()}
