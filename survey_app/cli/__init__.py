@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 COMMAND_MODULES = ("core", "campaigns", "ingest", "eligibility", "analysis")
 
@@ -35,4 +35,8 @@ def register(app: Flask) -> None:
     """Attach every feature's commands to the app's CLI group."""
     for name in COMMAND_MODULES:
         for command in import_module(f"{__name__}.{name}").COMMANDS:
+            # Plain click commands get an app context here, as @app.cli.command ones would.
+            if command.callback is not None and not getattr(command.callback, "__survey_app_context__", False):
+                command.callback = with_appcontext(command.callback)
+                command.callback.__survey_app_context__ = True  # type: ignore[attr-defined]
             app.cli.add_command(command)
