@@ -69,8 +69,11 @@ def detect(
     item_text = " ".join(
         text.lower() for item in items for text in (item.label, *item.aliases)
     )
+    # Customers mix languages ("SM700 out of stock op de dag van de launch"): the other
+    # language's rules run too, on the same tokens.
+    other = "en" if language == "nl" else "nl"
     hits = [
-        hit for hit in match_rules(tokens, language)
+        hit for hit in [*match_rules(tokens, language), *match_rules(tokens, other)]
         if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
     ]
     candidates: list[tuple[str, float, tuple[int, ...], str]] = []
@@ -220,19 +223,22 @@ def _items_for(
     anchor = positions[0]
     clause = tokens[anchor].clause
     sentence = tokens[anchor].sentence
+    # The kind decides first (a price complaint names the price before the product), then
+    # closeness: the same clause, the same sentence, or the only such item in the comment.
     for kind in kinds:
-        same_clause = [m for m in usable if m.mention.item.kind == kind and tokens[m.first].clause == clause]  # type: ignore[union-attr]
+        of_kind = [m for m in usable if m.mention.item is not None and m.mention.item.kind == kind]
+        if not of_kind:
+            continue
+        same_clause = [m for m in of_kind if tokens[m.first].clause == clause]
         if same_clause:
             return list({id(m.mention.item): m.mention.item for m in same_clause}.values())
-    for kind in kinds:
-        same_sentence = [m for m in usable if m.mention.item.kind == kind and tokens[m.first].sentence == sentence]  # type: ignore[union-attr]
+        same_sentence = [m for m in of_kind if tokens[m.first].sentence == sentence]
         if same_sentence:
-            nearest = min(same_sentence, key=lambda m: abs(m.first - anchor))
-            return [nearest.mention.item]
-    for kind in kinds:
-        of_kind = {id(m.mention.item): m.mention.item for m in usable if m.mention.item.kind == kind}  # type: ignore[union-attr]
-        if len(of_kind) == 1:
-            return list(of_kind.values())
+            return [min(same_sentence, key=lambda m: abs(m.first - anchor)).mention.item]
+        distinct = {id(m.mention.item): m.mention.item for m in of_kind}
+        if len(distinct) == 1:
+            return list(distinct.values())
+        return [min(of_kind, key=lambda m: abs(m.first - anchor)).mention.item]
     return [None]
 
 

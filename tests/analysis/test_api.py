@@ -1,0 +1,62 @@
+"""The public API: names, frozen results, input validation, version string."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import survey_app.analysis as analysis
+from survey_app.analysis import (
+    ANALYZER_VERSION,
+    CATEGORIES,
+    CommentAnalysis,
+    InvalidInputError,
+    PromisedItem,
+    analyze_comment,
+)
+
+
+def test_the_example_from_the_issue() -> None:
+    item = PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",))
+    result = analyze_comment("De vestiging in Utrecht CS was gewoon dicht", score=None, language=None,
+                             promised_items=[item])
+    assert isinstance(result, CommentAnalysis)
+    assert result.language == "nl"
+    assert result.broken_promise
+    assert result.findings[0].category == "closed_location"
+    assert result.findings[0].item == item
+    assert [m.item for m in result.item_mentions] == [item]
+    assert "dicht" in result.keywords
+    assert result.analyzer_version == ANALYZER_VERSION
+
+
+def test_results_are_frozen() -> None:
+    result = analyze_comment("prima", language="nl")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.language = "en"  # type: ignore[misc]
+
+
+def test_every_category_is_exported() -> None:
+    assert set(CATEGORIES) == {
+        "closed_location", "offer_not_honoured", "out_of_stock", "price_mismatch",
+        "link_or_site_broken", "wrong_information", "other",
+    }
+    assert {"analyze_comment", "PromisedItem", "ANALYZER_VERSION", "CATEGORIES"} <= set(analysis.__all__)
+
+
+@pytest.mark.parametrize("score", [-1, 11, 3.5, True, "7"])
+def test_scores_outside_0_to_10_are_rejected(score: object) -> None:
+    with pytest.raises(InvalidInputError):
+        analyze_comment("prima", score=score)  # type: ignore[arg-type]
+
+
+def test_empty_text_is_analysed_without_error() -> None:
+    result = analyze_comment("   ", score=7, language="en")
+    assert result.language == "en"
+    assert not result.broken_promise
+    assert result.keywords == ()
+
+
+def test_analyzer_version_is_a_non_empty_string() -> None:
+    assert isinstance(ANALYZER_VERSION, str) and ANALYZER_VERSION

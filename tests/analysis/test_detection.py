@@ -1,0 +1,130 @@
+"""Broken-promise detection: each category in Dutch and English, and the traps."""
+
+from __future__ import annotations
+
+import pytest
+
+from survey_app.analysis import PromisedItem, analyze_comment
+from survey_app.analysis.detector import DetectorConfig
+
+RULES_ONLY = DetectorConfig(use_model=False)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "category"),
+    [
+        ("alle vestigingen waren dicht", "nl", "closed_location"),
+        ("adam noord was geslote!!!", "nl", "closed_location"),  # typo
+        ("het filiaal was om vier uur niet meer open", "nl", "closed_location"),
+        ("Went there on saturday, the branch was closed", "en", "closed_location"),
+        ("De kortingscode werkte niet", "nl", "offer_not_honoured"),
+        ("de kortingscodes werkten niet bij het afrekenen", "nl", "offer_not_honoured"),  # compound
+        ("Discount code didn't work at checkout.", "en", "offer_not_honoured"),
+        ("The weekend code was not accepted at the desk", "en", "offer_not_honoured"),
+        ("Het product uit de folder was al uitverkocht.", "nl", "out_of_stock"),
+        ("The headphones were sold out on launch day", "en", "out_of_stock"),
+        ("In de folder 89 euro, aan de kassa 119", "nl", "price_mismatch"),
+        ("Price at the till was higher than advertised.", "en", "price_mismatch"),
+        ("de link in de mail werkte niet", "nl", "link_or_site_broken"),
+        ("the page just says error 500", "en", "link_or_site_broken"),
+        ("Het adres in de mail klopte niet", "nl", "wrong_information"),
+        ("The opening hours on the website were wrong", "en", "wrong_information"),
+        ("Zo was het niet omschreven in de advertentie", "nl", "other"),
+    ],
+)
+def test_each_category_is_found(text: str, language: str, category: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert result.broken_promise
+    assert category in result.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("de vestiging was gewoon open", "nl"),  # negated failure
+        ("The store was not closed at all", "en"),
+        ("de code werkte prima", "nl"),
+        ("code worked, free shipping", "en"),
+        ("this place is out of this world", "en"),  # idioms
+        ("de deal was snel gesloten", "nl"),
+        ("we closed the deal in ten minutes", "en"),
+        ("closed for renovation, as the mail already said", "en"),  # announced closure
+        ("Filiaal Zwolle was dicht vanwege de verbouwing, zoals in de mail stond", "nl"),
+        ("Ik dacht dat hij uitverkocht zou zijn maar nee hoor", "nl"),
+        ("wachtrij van drie kwartier", "nl"),  # a complaint, but no promise broken
+    ],
+)
+def test_traps_are_not_flagged(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert not result.broken_promise, result.findings
+
+
+def test_a_negation_in_one_sentence_does_not_cancel_a_closure_in_the_next() -> None:
+    result = analyze_comment("De code werkte niet. De vestiging was dicht.", language="nl", config=RULES_ONLY)
+    assert {"offer_not_honoured", "closed_location"} <= set(result.categories)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Super service weer, Rotterdam Centraal gewoon dicht op een dinsdagochtend 👏", "nl"),
+        ("Great, just great. The store was closed again.", "en"),
+    ],
+)
+def test_sarcasm_is_still_a_failure(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert "closed_location" in result.categories
+
+
+def test_a_promoter_score_drops_an_ambiguous_cue() -> None:
+    text = "lichten waren uit"
+    assert analyze_comment(text, score=2, language="nl", config=RULES_ONLY).broken_promise
+    assert not analyze_comment(text, score=10, language="nl", config=RULES_ONLY).broken_promise
+
+
+def test_a_clear_failure_survives_a_high_score() -> None:
+    result = analyze_comment("De kortingscode werkte niet", score=9, language="nl", config=RULES_ONLY)
+    assert "offer_not_honoured" in result.categories
+
+
+def test_the_finding_span_points_at_the_evidence_in_the_original_text() -> None:
+    text = "Aardig personeel.   De  vestiging  was  DICHT."
+    result = analyze_comment(text, language="nl", config=RULES_ONLY)
+    (finding,) = result.findings
+    start, end = finding.span
+    assert "DICHT" in text[start:end]
+    assert "personeel" not in text[start:end]
+    assert finding.source == "rule"
+    assert 0 < finding.confidence <= 1
+
+
+UTRECHT = PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",), city="Utrecht")
+ROTTERDAM = PromisedItem(kind="location", label="Rotterdam Centraal", aliases=("Rotterdam CS",), city="Rotterdam")
+CODE = PromisedItem(kind="offer", label="WEEKEND20", aliases=("weekend code",))
+
+
+def test_a_finding_names_the_item_in_its_clause() -> None:
+    result = analyze_comment(
+        "Utrecht CS was open, maar Rotterdam CS was dicht", language="nl",
+        promised_items=[UTRECHT, ROTTERDAM], config=RULES_ONLY,
+    )
+    (finding,) = result.findings
+    assert finding.category == "closed_location"
+    assert finding.item == ROTTERDAM
+
+
+def test_a_finding_names_the_only_item_of_its_kind_mentioned() -> None:
+    result = analyze_comment(
+        "Tried WEEKEND20 at the desk. The code was not accepted.", language="en",
+        promised_items=[UTRECHT, CODE], config=RULES_ONLY,
+    )
+    assert [(f.category, f.item) for f in result.findings] == [("offer_not_honoured", CODE)]
+
+
+def test_model_findings_carry_a_span_and_their_source() -> None:
+    result = analyze_comment("van die gratis dag hebben we echt helemaal nooit iets teruggezien op de factuur",
+                             score=2, language="nl")
+    for finding in result.findings:
+        start, end = finding.span
+        assert 0 <= start < end <= len(result.text)
+        assert finding.source in ("rule", "model")

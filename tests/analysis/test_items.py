@@ -1,0 +1,71 @@
+"""Promised-item matching: aliases, typos, near-duplicates, bare cities, spans."""
+
+from __future__ import annotations
+
+import pytest
+
+from survey_app.analysis import PromisedItem, analyze_comment
+
+UTRECHT = PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS", "Utrecht C.S."), city="Utrecht")
+ZUID = PromisedItem(kind="location", label="Amsterdam Zuid", aliases=("A'dam Zuid", "Amsterdam South", "Zuidas"), city="Amsterdam")
+NOORD = PromisedItem(kind="location", label="Amsterdam Noord", aliases=("A'dam Noord", "Amsterdam North"), city="Amsterdam")
+AIRFRYER = PromisedItem(kind="product", label="Philips Airfryer XL", aliases=("airfryer", "Airfryer XL"))
+PRICE = PromisedItem(kind="price", label="89 euro", aliases=("€89", "89,-"), promised_value="89.00")
+ITEMS = [UTRECHT, ZUID, NOORD, AIRFRYER, PRICE]
+
+
+def mentioned(text: str) -> list[PromisedItem | None]:
+    return [m.item for m in analyze_comment(text, language="nl", promised_items=ITEMS).item_mentions]
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("Ik was bij Utrecht Centraal", UTRECHT),
+        ("Ik was bij Utrecht CS", UTRECHT),
+        ("Ik was bij Utrecht C.S.", UTRECHT),
+        ("Ik was bij utrecht cs", UTRECHT),
+        ("Ik was bij Utrecht Cantraal", UTRECHT),  # typo
+        ("A'dam Zuid was dicht", ZUID),
+        ("Amsterdam South was closed", ZUID),
+        ("De Zuidas was dicht", ZUID),
+        ("de airfyer was weg", AIRFRYER),  # typo
+        ("voor €89 gekocht", PRICE),
+        ("voor 89,- gekocht", PRICE),
+    ],
+)
+def test_aliases_abbreviations_and_typos_match(text: str, item: PromisedItem) -> None:
+    assert mentioned(text) == [item]
+
+
+def test_zuid_and_noord_are_told_apart() -> None:
+    assert mentioned("Amsterdam Noord was dicht") == [NOORD]
+    assert mentioned("Amsterdam Zuid was dicht") == [ZUID]
+    assert mentioned("Eerst Amsterdam Noord, toen Amsterdam Zuid") == [NOORD, ZUID]
+
+
+def test_a_bare_city_with_two_branches_is_not_guessed() -> None:
+    result = analyze_comment("De vestiging in Amsterdam was dicht", language="nl", promised_items=ITEMS)
+    (mention,) = result.item_mentions
+    assert mention.item is None
+    assert mention.city == "Amsterdam"
+    assert result.findings[0].item is None
+
+
+def test_mention_span_points_at_the_matched_text() -> None:
+    text = "Gisteren   bij Utrecht  CS geweest"
+    (mention,) = analyze_comment(text, language="nl", promised_items=ITEMS).item_mentions
+    start, end = mention.span
+    assert text[start:end] == "Utrecht  CS"
+    assert mention.matched_text == "Utrecht  CS"
+    assert 0.85 <= mention.similarity <= 1.0
+
+
+def test_unrelated_words_match_nothing() -> None:
+    assert mentioned("De medewerker was heel vriendelijk") == []
+
+
+def test_mentions_are_reported_whether_or_not_anything_broke() -> None:
+    result = analyze_comment("Utrecht CS was prima", language="nl", promised_items=ITEMS)
+    assert not result.broken_promise
+    assert [m.item for m in result.item_mentions] == [UTRECHT]

@@ -1,0 +1,70 @@
+"""Normalization keeps offsets into the original text; tokens, clauses and negation scope."""
+
+from __future__ import annotations
+
+import pytest
+
+from survey_app.analysis.text import normalize, tokenize
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        "De  vestiging\twas\n\ndicht",
+        "  leading and trailing  ",
+        "ﬁliaal Ｚｗｏｌｌｅ was dicht",  # ligature and full-width letters
+        "cafe\u0301 was gesloten",  # combining accent
+        "Rotterdam CS 👏 dicht",
+    ],
+)
+def test_normalized_spans_map_back_to_the_same_words(original: str) -> None:
+    normalized = normalize(original)
+    for token in tokenize(normalized, "nl"):
+        start, end = normalized.original_span(token.start, token.end)
+        assert normalize(original[start:end]).text == token.text
+
+
+def test_normalize_collapses_whitespace_and_applies_nfkc() -> None:
+    normalized = normalize("  ﬁliaal   Ｚｗｏｌｌｅ\n")
+    assert normalized.text == "filiaal Zwolle"
+
+
+def test_curly_apostrophes_become_straight() -> None:
+    assert normalize("didn\u2019t").text == "didn't"
+
+
+def test_tokenizer_keeps_abbreviations_prices_and_emoji_whole() -> None:
+    tokens = tokenize(normalize("Utrecht C.S. vroeg €89 en 89,- voor 20% 👏"), "nl")
+    texts = [token.text for token in tokens]
+    assert "C.S." in texts
+    assert "€89" in texts and "89,-" in texts and "20%" in texts
+    assert "👏" in texts
+
+
+def test_lemmas_come_from_simplemma() -> None:
+    tokens = tokenize(normalize("alle vestigingen waren gesloten"), "nl")
+    assert [token.lemma for token in tokens][1:] == ["vestiging", "zijn", "sluiten"]
+
+
+def test_abbreviation_dot_does_not_end_the_sentence() -> None:
+    tokens = tokenize(normalize("Utrecht C.S. was dicht"), "nl")
+    assert len({token.sentence for token in tokens}) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "word", "negated"),
+    [
+        ("De code werkte niet", "nl", "werkte", True),  # Dutch "niet" after the verb
+        ("De vestiging was niet dicht", "nl", "dicht", True),
+        ("De code werkte niet. De vestiging was dicht!", "nl", "dicht", False),  # new sentence
+        ("Hij was niet open, maar de code werkte", "nl", "werkte", False),  # "maar" ends the clause
+        ("The code did not work", "en", "work", True),
+        ("It wasn't closed", "en", "closed", True),
+        ("Not closed, but the link was broken", "en", "broken", False),
+        ("No discount at all", "en", "discount", True),
+    ],
+)
+def test_negation_scope_stays_inside_its_clause(text: str, language: str, word: str, negated: bool) -> None:
+    tokens = tokenize(normalize(text), language)
+    token = next(t for t in tokens if t.lower == word)
+    assert token.negated is negated
