@@ -38,6 +38,11 @@ CONVERSION_WINDOW_HOURS = 72
 CONTACT_FREQUENCY_DAYS = 90
 INVITATION_EXPIRY_DAYS = 14
 
+# Campaign verdicts: flag when the Wilson lower bound of the share of respondents reporting a
+# broken promise is above the threshold, given at least this many respondents.
+VERDICT_THRESHOLD = 0.10
+VERDICT_MIN_RESPONDENTS = 5
+
 # Web security.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -31,6 +31,7 @@ from survey_app.models import (
     User,
     utcnow,
 )
+from survey_app.services.analysis import analyze_responses
 from survey_app.services.tokens import new_token
 from survey_app.services.users import create_user, set_password
 
@@ -180,6 +181,8 @@ def build_demo(customers: int = 3000, seed: int = 2020) -> DemoSummary:
         counts["answers"] += answered
     password = ensure_demo_user()
     db.session.commit()
+    analysed = analyze_responses()
+    counts["flagged campaigns"] = analysed.flagged
     return DemoSummary(login=DEMO_LOGIN, password=password, survey_link=survey_link, counts=counts)
 
 

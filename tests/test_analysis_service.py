@@ -1,0 +1,111 @@
+"""Stored answers are analysed incrementally and turned into verdicts and flags."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from survey_app.extensions import db
+from survey_app.models import CampaignVerdict, Flag, Response, ResponseAnalysis, ResponseFinding
+from tests import factories
+
+CLOSED = [
+    "De vestiging in Utrecht CS was gewoon dicht.",
+    "Utrecht Centraal zat op slot, niemand te zien",
+    "Stond voor een dichte deur bij Utrecht Centraal",
+    "Utrecht CS closed, nobody there",
+    "vestiging utrecht centraal was gesloten, gratis dag kon ik dus vergeten",
+    "De locatie in Utrecht was dicht. Jammer.",
+]
+HAPPY = ["Prima geholpen, snel een auto mee", "Great service, friendly staff", "Alles ging soepel"]
+
+
+def build_campaign(app, comments, scores):
+    with app.app_context():
+        campaign = factories.campaign()
+        factories.promised_item(campaign, kind="location", label="Utrecht Centraal", aliases=["Utrecht CS"],
+                                city="Utrecht")
+        for comment, score in zip(comments, scores, strict=True):
+            invitation, _ = factories.invitation(campaign)
+            factories.response(invitation, comment=comment, score=score)
+        db.session.commit()
+        return campaign.id
+
+
+def count(app, model, *where):
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(model).where(*where)).scalar_one()
+
+
+def test_analyze_stores_findings_tied_to_the_promised_item_and_flags_the_campaign(app):
+    campaign_id = build_campaign(app, CLOSED + HAPPY, [1, 2, 0, 3, 2, 4, 9, 10, 8])
+    result = app.test_cli_runner().invoke(args=["analyze"])
+    assert result.exit_code == 0, result.output
+    assert "Analysed 9 answers" in result.output and "1 flagged" in result.output
+    with app.app_context():
+        findings = db.session.execute(select(ResponseFinding)).scalars().all()
+        assert len({f.analysis_id for f in findings}) >= 5
+        assert {f.category for f in findings} >= {"closed_location"}
+        assert any(f.promised_item is not None and f.promised_item.label == "Utrecht Centraal" for f in findings)
+        verdict = db.session.execute(select(CampaignVerdict).filter_by(campaign_id=campaign_id)).scalar_one()
+        assert verdict.flagged and verdict.n_respondents == 9
+        assert any("Utrecht Centraal" in reason for reason in verdict.details["reasons"])
+        assert verdict.nps is not None and verdict.nps < 0
+        flag = db.session.execute(select(Flag)).scalar_one()
+        assert (flag.campaign_id, flag.state, flag.verdict_id) == (campaign_id, "open", verdict.id)
+
+
+def test_a_healthy_campaign_is_not_flagged(app):
+    build_campaign(app, HAPPY * 3, [9, 10, 8, 9, 10, 9, 7, 10, 9])
+    app.test_cli_runner().invoke(args=["analyze"])
+    assert count(app, Flag) == 0
+    with app.app_context():
+        assert db.session.execute(select(CampaignVerdict.flagged)).scalar_one() is False
+
+
+def test_analyze_is_incremental(app):
+    build_campaign(app, CLOSED, [1, 2, 0, 3, 2, 4])
+    runner = app.test_cli_runner()
+    runner.invoke(args=["analyze"])
+    again = runner.invoke(args=["analyze"])
+    assert "Analysed 0 answers" in again.output
+    with app.app_context():
+        response = db.session.execute(select(Response).order_by(Response.id)).scalars().first()
+        response.comment = "Eigenlijk was alles prima"
+        response.revision += 1
+        db.session.commit()
+        changed_id = response.id
+    changed = runner.invoke(args=["analyze"])
+    assert "Analysed 1 answers" in changed.output
+    with app.app_context():
+        analysis = db.session.execute(select(ResponseAnalysis).filter_by(response_id=changed_id)).scalar_one()
+        assert analysis.response_revision == 2 and analysis.broken_promise is False
+    assert "Analysed 6 answers" in runner.invoke(args=["analyze", "--all"]).output
+    assert count(app, ResponseAnalysis) == 6
+
+
+def test_a_second_verdict_keeps_one_unresolved_flag(app):
+    campaign_id = build_campaign(app, CLOSED, [1, 2, 0, 3, 2, 4])
+    runner = app.test_cli_runner()
+    runner.invoke(args=["analyze"])
+    runner.invoke(args=["analyze", "--all", "--campaign", str(campaign_id)])
+    assert count(app, Flag) == 1
+    assert count(app, CampaignVerdict) == 2
+
+
+def test_analyze_names_an_unknown_campaign(app):
+    result = app.test_cli_runner().invoke(args=["analyze", "--campaign", "nope"])
+    assert result.exit_code != 0
+    assert "no campaign with id or key 'nope'" in result.output
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_demo_flags_the_car_rental_campaign_only(unmigrated_app):
+    result = unmigrated_app.test_cli_runner().invoke(args=["demo", "--no-serve", "--customers", "1500"])
+    assert result.exit_code == 0, result.output
+    assert "flagged campaigns: 1" in result.output
+    with unmigrated_app.app_context():
+        flag = db.session.execute(select(Flag)).scalar_one()
+        assert flag.campaign.key == "demo-gratis-dag"
+        reasons = " ".join(flag.verdict.details["reasons"])
+        assert "closed_location" in reasons
