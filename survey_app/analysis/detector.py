@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .items import MatchedMention
-from .model import model_available, predict, predict_many
+from .model import LinearTextModel, model_available, predict, predict_many
 from .rules import RuleHit, match_rules
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
@@ -51,6 +51,8 @@ class DetectorConfig:
     category_threshold: float = 0.5
     high_score_penalty: float = 0.85
     use_model: bool = True
+    # None means the packaged model; training scripts pass their own for cross-validation.
+    model: LinearTextModel | None = None
 
 
 DEFAULT_CONFIG = DetectorConfig()
@@ -87,7 +89,7 @@ def detect(
         confidence = _adjust(0.75, True, score, config)
         if confidence is not None:
             candidates.append(("price_mismatch", confidence, price, "rule"))
-    if config.use_model and model_available():
+    if config.use_model and (config.model is not None or model_available()):
         candidates += _model_candidates(normalized, tokens, language, candidates, score, config)
     return _attribute(normalized, tokens, candidates, mentions)
 
@@ -146,7 +148,7 @@ def _model_candidates(
     score: int | None,
     config: DetectorConfig,
 ) -> list[tuple[str, float, tuple[int, ...], str]]:
-    probabilities = predict(normalized.text, language)
+    probabilities = predict(normalized.text, language, config.model)
     binary = probabilities.get("broken_promise", 0.0)
     if score is not None and score >= 9:
         binary *= config.high_score_penalty
@@ -164,12 +166,13 @@ def _model_candidates(
     added: list[tuple[str, float, tuple[int, ...], str]] = []
     for category in chosen:
         added.append((category, round(min(binary, 0.99), 3),
-                      _strongest_clause(normalized, tokens, language, category), "model"))
+                      _strongest_clause(normalized, tokens, language, category, config.model), "model"))
     return added
 
 
 def _strongest_clause(
-    normalized: NormalizedText, tokens: Sequence[Token], language: str, category: str
+    normalized: NormalizedText, tokens: Sequence[Token], language: str, category: str,
+    model: LinearTextModel | None,
 ) -> tuple[int, ...]:
     clauses: dict[int, list[int]] = {}
     for index, token in enumerate(tokens):
@@ -181,7 +184,7 @@ def _strongest_clause(
     if len(units) == 1:
         return (units[0][0], units[0][-1])
     texts = [normalized.text[tokens[unit[0]].start:tokens[unit[-1]].end] for unit in units]
-    scores = predict_many(texts, language)
+    scores = predict_many(texts, language, model)
     best = max(range(len(units)), key=lambda k: scores[k].get(category, 0.0) + scores[k].get("broken_promise", 0.0))
     return (units[best][0], units[best][-1])
 

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -91,10 +92,8 @@ class LinearTextModel:
         return dict(zip(self.labels, (float(p) for p in probabilities)))
 
 
-@functools.cache
-def load_model() -> LinearTextModel:
-    """Read the packaged model once per process."""
-    data = load_json(MODEL_FILE)
+def model_from_dict(data: dict[str, Any]) -> LinearTextModel:
+    """Build a model from its exported form (as written by evaluation/train_model.py)."""
     try:
         vectorizers = []
         offset = 0
@@ -123,17 +122,23 @@ def load_model() -> LinearTextModel:
 
 
 @functools.cache
+def load_model() -> LinearTextModel:
+    """Read the packaged model once per process."""
+    return model_from_dict(load_json(MODEL_FILE))
+
+
+@functools.cache
 def model_available() -> bool:
     """Tell whether a trained model ships with the package."""
     return has_data_file(MODEL_FILE)
 
 
-def predict(text: str, language: str) -> dict[str, float]:
+def predict(text: str, language: str, model: LinearTextModel | None = None) -> dict[str, float]:
     """Return the model's probability per label (broken_promise and each category)."""
-    return load_model().predict(text, language)
+    return (model or load_model()).predict(text, language)
 
 
-def predict_many(texts: Sequence[str], language: str) -> list[dict[str, float]]:
+def predict_many(texts: Sequence[str], language: str, model: LinearTextModel | None = None) -> list[dict[str, float]]:
     """Return the model's probabilities for several texts."""
-    model = load_model()
-    return [model.predict(text, language) for text in texts]
+    chosen = model or load_model()
+    return [chosen.predict(text, language) for text in texts]

@@ -1,0 +1,189 @@
+"""Train the broken-promise text model on the TRAIN split and export it as package data.
+
+TF-IDF over character 3-5-grams (inside words) plus word 1-2-grams, one logistic regression per
+label (broken_promise and each category), fitted on evaluation/train/*.jsonl only. The weights
+go to survey_app/analysis/data/model.json, which the library applies with numpy alone.
+
+    python evaluation/train_model.py            # cross-validate on train, then fit and export
+    python evaluation/train_model.py --cv-only  # only print the cross-validation table
+
+The held-out split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from survey_app.analysis import CATEGORIES, PromisedItem, analyze_comment  # noqa: E402
+from survey_app.analysis.detector import DetectorConfig  # noqa: E402
+from survey_app.analysis.model import model_from_dict  # noqa: E402
+from survey_app.analysis.text import normalize  # noqa: E402
+
+OUTPUT = ROOT / "survey_app" / "analysis" / "data" / "model.json"
+LABELS = ("broken_promise", *CATEGORIES)
+WORD_PATTERN = r"(?u)\b\w\w+\b"
+SEED = 20240601
+
+
+def load_train() -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted((ROOT / "evaluation" / "train").glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows
+
+
+def load_items() -> dict[str, list[PromisedItem]]:
+    campaigns = json.loads((ROOT / "evaluation" / "promises.json").read_text(encoding="utf-8"))
+    return {
+        name: [PromisedItem(kind=i["kind"], label=i["label"], aliases=tuple(i.get("aliases", ())),
+                            city=i.get("city"), promised_value=i.get("promised_value"))
+               for i in campaign["items"]]
+        for name, campaign in campaigns.items()
+    }
+
+
+def model_text(row: dict[str, Any]) -> str:
+    # The library feeds the model the NFKC-normalized text; lowercasing happens in the features.
+    return normalize(row["text"]).text
+
+
+def targets(rows: list[dict[str, Any]]) -> np.ndarray:
+    y = np.zeros((len(rows), len(LABELS)), dtype=int)
+    for r, row in enumerate(rows):
+        y[r, 0] = int(row["broken_promise"])
+        for finding in row["findings"]:
+            y[r, LABELS.index(finding["category"])] = 1
+    return y
+
+
+def fit(rows: list[dict[str, Any]], c: float, min_df: int, prune: float) -> dict[str, Any]:
+    """Fit the vectorizers and one classifier per label; return the exportable dict."""
+    texts = [model_text(row) for row in rows]
+    y = targets(rows)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, sublinear_tf=True, lowercase=True)
+    word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=min_df, sublinear_tf=True,
+                           lowercase=True, token_pattern=WORD_PATTERN)
+    blocks = [char.fit_transform(texts), word.fit_transform(texts)]
+    from scipy.sparse import hstack
+
+    x = hstack(blocks).tocsr()
+    weights: dict[str, list[list[float]]] = {}
+    intercepts: dict[str, float] = {}
+    for column, label in enumerate(LABELS):
+        target = y[:, column]
+        if target.sum() == 0:
+            weights[label] = []
+            intercepts[label] = -10.0
+            continue
+        classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
+        classifier.fit(x, target)
+        coef = classifier.coef_[0]
+        # Drop near-zero weights: they change no decision and would only bloat the file.
+        keep = np.flatnonzero(np.abs(coef) >= prune)
+        weights[label] = [[int(i), round(float(coef[i]), 4)] for i in keep]
+        intercepts[label] = round(float(classifier.intercept_[0]), 4)
+    vectorizers = []
+    for vectorizer in (char, word):
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        vectorizers.append({
+            "analyzer": vectorizer.analyzer,
+            "ngram_range": list(vectorizer.ngram_range),
+            "sublinear_tf": True,
+            "token_pattern": WORD_PATTERN if vectorizer.analyzer == "word" else None,
+            "terms": terms,
+            "idf": [round(float(v), 5) for v in vectorizer.idf_],
+        })
+    return {
+        "format": 1,
+        "trained_on": f"evaluation/train ({len(rows)} rows)",
+        "labels": list(LABELS),
+        "vectorizers": vectorizers,
+        "weights": weights,
+        "intercepts": intercepts,
+        "language_prefix": False,
+        "params": {"C": c, "min_df": min_df, "prune": prune},
+    }
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def evaluate(rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig) -> dict[str, float]:
+    counts = {label: [0, 0, 0] for label in LABELS}
+    for row in rows:
+        result = analyze_comment(row["text"], score=row["score"],
+                                 language=row["language"] if row["language"] in ("nl", "en") else None,
+                                 promised_items=items[row["campaign"]], config=config)
+        gold = {f["category"] for f in row["findings"]}
+        predicted = set(result.categories)
+        pairs = [("broken_promise", bool(gold), bool(predicted))]
+        pairs += [(c, c in gold, c in predicted) for c in CATEGORIES]
+        for label, g, p in pairs:
+            counts[label][0] += g and p
+            counts[label][1] += p and not g
+            counts[label][2] += g and not p
+    scores = {label: f1(*counts[label]) for label in LABELS}
+    scores["macro"] = sum(scores[c] for c in CATEGORIES) / len(CATEGORIES)
+    return scores
+
+
+def cross_validate(rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], args: argparse.Namespace) -> None:
+    """Print rules-only and rules+model F1 by 5-fold cross-validation within train."""
+    y = targets(rows)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
+    grid = [(t, ct) for t in args.thresholds for ct in (0.4, 0.5, 0.6)]
+    totals: dict[Any, list[dict[str, float]]] = {"rules": []} | {g: [] for g in grid}
+    for train_index, test_index in folds.split(rows, y[:, 0]):
+        train_rows = [rows[i] for i in train_index]
+        test_rows = [rows[i] for i in test_index]
+        model = model_from_dict(fit(train_rows, args.C, args.min_df, args.prune))
+        totals["rules"].append(evaluate(test_rows, items, DetectorConfig(use_model=False)))
+        for threshold, category_threshold in grid:
+            config = DetectorConfig(model=model, model_threshold=threshold, category_threshold=category_threshold)
+            totals[(threshold, category_threshold)].append(evaluate(test_rows, items, config))
+    print(f"5-fold cross-validation on train ({len(rows)} rows), C={args.C}, min_df={args.min_df}")
+    print(f"{'setting':<28}{'binary F1':>10}{'macro F1':>10}")
+    for key, runs in totals.items():
+        name = "rules only" if key == "rules" else f"rules+model t={key[0]} ct={key[1]}"
+        binary = sum(r["broken_promise"] for r in runs) / len(runs)
+        macro = sum(r["macro"] for r in runs) / len(runs)
+        print(f"{name:<28}{binary:>10.3f}{macro:>10.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--C", type=float, default=4.0, help="inverse regularisation strength")
+    parser.add_argument("--min-df", type=int, default=2)
+    parser.add_argument("--prune", type=float, default=0.01)
+    parser.add_argument("--cv-only", action="store_true")
+    parser.add_argument("--no-cv", action="store_true")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7])
+    args = parser.parse_args()
+    rows = load_train()
+    items = load_items()
+    if not args.no_cv:
+        cross_validate(rows, items, args)
+    if args.cv_only:
+        return 0
+    exported = fit(rows, args.C, args.min_df, args.prune)
+    OUTPUT.write_text(json.dumps(exported, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    size = OUTPUT.stat().st_size
+    print(f"wrote {OUTPUT.relative_to(ROOT)} ({size / 1e6:.2f} MB, {sum(len(v['terms']) for v in exported['vectorizers'])} features)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
