@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
-from werkzeug.exceptions import HTTPException
+from flask import Flask, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from survey_app.extensions import db
 
@@ -14,6 +15,17 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
         return render_template("errors/error.html", error=error), error.code or 500
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        if request.path.startswith("/api/"):
+            return jsonify(error=f"The request body is too large: the limit is {limit} bytes."), 413
+        error.description = (
+            f"The file is too large: uploads are limited to {limit / (1024 * 1024):g} MB. "
+            "Split the file and upload the parts."
+        )
+        return render_template("errors/error.html", error=error), 413
 
     @app.errorhandler(500)
     def internal_error(error: Exception) -> tuple[str, int]:
