@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from survey_app.analysis import analyze_comment
 from survey_app.analysis.sentiment import SentimentAnalyzer
 
@@ -43,3 +45,20 @@ def test_a_custom_analyzer_can_be_swapped_in() -> None:
     result = analyze_comment("Prima", language="nl", sentiment_analyzer=analyzer)
     assert result.sentiment.analyzer == "constant"
     assert result.sentiment.polarity < 0
+
+
+SENTENCES = [
+    ("en", "This is great"), ("en", "Terrible service, awful staff"), ("en", "not bad at all"),
+    ("en", "The staff were really helpful. The car was dirty!"), ("en", "code worked but the queue was 40 min. 40!!"),
+    ("nl", "Dit is geweldig"), ("nl", "Het personeel was niet vriendelijk"), ("nl", "Echt slecht."),
+    ("nl", "De kortingscode werkte niet! Echt slecht."), ("nl", "om 9 uur 's ochtends was het dicht, auto's weg"),
+    ("nl", "Het product uit de folder was al uitverkocht."), ("nl", "wachtrij van 40 min. echt verschrikkelijke service"),
+]
+
+
+@pytest.mark.parametrize(("language", "text"), SENTENCES)
+def test_fast_loader_scores_equal_the_textblob_analyzers(language: str, text: str) -> None:
+    from survey_app.analysis.sentiment import DutchPatternAnalyzer, EnglishPatternAnalyzer, PatternAnalyzer
+
+    official = EnglishPatternAnalyzer() if language == "en" else DutchPatternAnalyzer()
+    assert PatternAnalyzer(language).analyze(text) == official.analyze(text)

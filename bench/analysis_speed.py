@@ -1,0 +1,131 @@
+"""Time analyze_comment against bare TextBlob sentiment on the same comments, in one run.
+
+Prints comments per second for both, their ratio (target >= 0.5x), the time to import the
+library and analyse a first comment in a fresh interpreter (target < 1.5 s), and the memory the
+library adds (RSS growth).
+
+    python bench/analysis_speed.py
+    python bench/analysis_speed.py --repeat 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Labelled-looking comments written for this benchmark (not the evaluation data), so the
+# benchmark runs anywhere, on text of realistic length.
+COMMENTS: list[tuple[str, str]] = [
+    ("nl", "De vestiging in Utrecht CS was gewoon dicht, niemand te bekennen"),
+    ("nl", "Kortingscode werkte niet bij het afrekenen, toch verzendkosten betaald"),
+    ("nl", "Airfryer was al uitverkocht om negen uur. Folderactie my ass"),
+    ("nl", "In de folder 89 euro, aan de kassa 119. Laten liggen dus"),
+    ("nl", "Link in de mail gaf een foutmelding, daarna maar via de site"),
+    ("nl", "Prima geholpen, auto stond klaar en was schoon. Gratis dag zonder gedoe"),
+    ("nl", "wachtrij van drie kwartier"),
+    ("nl", "Volgens de mail tot 21:00 open, om 20:15 gingen de deuren al dicht"),
+    ("en", "Went to FitLife Delft on saturday morning, doors locked and lights off."),
+    ("en", "Discount code didn't work at checkout, still paid full price"),
+    ("en", "sold out literally the day the mail came out. why advertise it then"),
+    ("en", "advertised 129 but at checkout it said 149 for the SM 700??"),
+    ("en", "booking page kept throwing an error when I tried to pay"),
+    ("en", "code worked but the queue at the counter was 40 min"),
+    ("en", "Great staff, quick pickup, free day no problem at all"),
+    ("en", "the address in the email was wrong, they moved last year"),
+]
+
+FIRST_CALL = """
+import time
+start = time.perf_counter()
+from survey_app.analysis import PromisedItem, analyze_comment
+item = PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",))
+analyze_comment({text!r}, score=None, language=None, promised_items=[item])
+print(time.perf_counter() - start)
+"""
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def first_call_seconds(text: str, runs: int) -> list[float]:
+    code = FIRST_CALL.format(text=text)
+    times = []
+    for _ in range(runs):
+        output = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+        times.append(float(output.stdout.strip().splitlines()[-1]))
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=60, help="passes over the comments")
+    parser.add_argument("--fresh-runs", type=int, default=3, help="fresh interpreters for the first-call time")
+    args = parser.parse_args()
+
+    nl_first = first_call_seconds("De vestiging in Utrecht CS was gewoon dicht", args.fresh_runs)
+    en_first = first_call_seconds("The Utrecht CS branch was closed when I got there", args.fresh_runs)
+
+    before = rss_mb()
+    from textblob.en.sentiments import PatternAnalyzer as EnglishPattern
+    from textblob_nl import PatternAnalyzer as DutchPattern
+
+    after_textblob = rss_mb()
+    from survey_app.analysis import PromisedItem, analyze_comment
+
+    items = [PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",)),
+             PromisedItem(kind="offer", label="Gratis huurdag", aliases=("gratis dag", "free day"))]
+    analyze_comment(COMMENTS[0][1], promised_items=items)  # load data files
+    analyze_comment(COMMENTS[-1][1], promised_items=items)
+    after_library = rss_mb()
+
+    english, dutch = EnglishPattern(), DutchPattern()
+    texts = COMMENTS * args.repeat
+    # Make every text unique so per-word caches do not flatter the library.
+    texts = [(language, f"{text} ({n})") for n, (language, text) in enumerate(texts)]
+
+    start = time.perf_counter()
+    for language, text in texts:
+        (english if language == "en" else dutch).analyze(text)
+    baseline = time.perf_counter() - start
+
+    start = time.perf_counter()
+    for language, text in texts:
+        analyze_comment(text, score=5, language=language, promised_items=items)
+    ours = time.perf_counter() - start
+    after_run = rss_mb()
+
+    n = len(texts)
+    print(f"{n} comments ({len(COMMENTS)} distinct texts x {args.repeat}, each made unique), one process")
+    print()
+    print(f"{'system':<44}{'comments/s':>12}")
+    print(f"{'bare TextBlob sentiment (en / textblob_nl)':<44}{n / baseline:>12.0f}")
+    print(f"{'survey_app.analysis.analyze_comment':<44}{n / ours:>12.0f}")
+    ratio = baseline / ours
+    print(f"ratio analyze_comment / TextBlob: {ratio:.2f}x (target >= 0.5x: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print()
+    for name, times in (("Dutch first comment", nl_first), ("English first comment", en_first)):
+        best = min(times)
+        print(f"import + first call, {name}: best {best:.2f} s, runs {json.dumps([round(t, 2) for t in times])} "
+              f"(target < 1.5 s: {'met' if best < 1.5 else 'NOT met'})")
+    print()
+    print(f"RSS: start {before:.0f} MB, +{after_textblob - before:.0f} MB for TextBlob/textblob_nl, "
+          f"+{after_library - after_textblob:.0f} MB for the library and its data, "
+          f"+{after_run - after_library:.0f} MB after the timed run")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
