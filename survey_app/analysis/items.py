@@ -101,6 +101,11 @@ def _one_swap(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def _plausible(seen: str, wanted: str) -> bool:
+    """Cheap pre-check before fuzzy matching a window: shares a first or second letter."""
+    return bool(seen) and (seen[0] == wanted[0] or seen[:1] == wanted[1:2] or seen[1:2] == wanted[:1])
+
+
 def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: float) -> float:
     scores = []
     for seen, wanted in zip(window, alias):
@@ -137,18 +142,14 @@ def find_mentions(
     words = [word for word, kept in zip(words, keep) if kept]
     forms = [form for form, kept in zip(forms, keep) if kept]
 
-    aliases = [
-        _Alias(item, tokens_)
-        for item in items
-        for text in (item.label, *item.aliases)
-        if (tokens_ := _label_tokens(text))
-    ]
-    distinctive = _distinctive_tokens(items)
+    aliases, distinctive = _item_index(tuple(items))
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
     for alias in aliases:
         size = len(alias.tokens)
         for start in range(0, len(forms) - size + 1):
+            if not _plausible(forms[start], alias.tokens[0]):
+                continue
             score = _window_matches(forms[start:start + size], alias.tokens, threshold)
             if score:
                 candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
@@ -192,6 +193,20 @@ def find_mentions(
         chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
     chosen.sort(key=lambda m: m.first)
     return chosen
+
+
+@functools.lru_cache(maxsize=256)
+def _item_index(
+    items: tuple[PromisedItem, ...],
+) -> tuple[tuple[_Alias, ...], dict[str, list[tuple[PromisedItem, str]]]]:
+    """Tokenize the labels and aliases of a campaign's items once, not once per comment."""
+    aliases = tuple(
+        _Alias(item, tokens)
+        for item in items
+        for text in (item.label, *item.aliases)
+        if (tokens := _label_tokens(text))
+    )
+    return aliases, _distinctive_tokens(items)
 
 
 def _distinctive_tokens(items: Sequence[PromisedItem]) -> dict[str, list[tuple[PromisedItem, str]]]:

@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,37 +32,61 @@ class _Vectorizer:
     idf: np.ndarray
     offset: int
     token_pattern: re.Pattern[str] | None
+    _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def features(self, text: str) -> dict[int, float]:
-        counts = Counter(term for term in self._terms(text.lower()) if term in self.vocabulary)
+        """Return the L2-normalized TF-IDF vector of one text as {global index: value}."""
+        counts: Counter[int] = Counter()
+        lowered = text.lower()
+        if self.analyzer == "char_wb":
+            # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
+            # can be cached: customers use the same few hundred words over and over.
+            for word in lowered.split():
+                counts.update(self._word_ngrams(word))
+        else:
+            counts.update(self._word_terms(lowered))
         if not counts:
             return {}
         values: dict[int, float] = {}
-        for term, count in counts.items():
-            index = self.vocabulary[term]
+        idf = self.idf
+        for index, count in counts.items():
             tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
-            values[index] = tf * float(self.idf[index])
+            values[index] = tf * float(idf[index])
         norm = math.sqrt(sum(v * v for v in values.values()))
         return {self.offset + i: v / norm for i, v in values.items()}
 
-    def _terms(self, text: str) -> list[str]:
-        low, high = self.ngram_range
-        if self.analyzer == "char_wb":
-            # Same as scikit-learn's char_wb: n-grams inside each space-padded word.
-            terms = []
-            for word in text.split():
-                padded = f" {word} "
-                for n in range(low, high + 1):
-                    if len(padded) < n:
-                        break
-                    terms.extend(padded[i:i + n] for i in range(len(padded) - n + 1))
-            return terms
+    def _word_ngrams(self, word: str) -> tuple[int, ...]:
+        cached = self._cache.get(word)
+        if cached is None:
+            # Same as scikit-learn's char_wb: n-grams of the space-padded word.
+            low, high = self.ngram_range
+            padded = f" {word} "
+            vocabulary = self.vocabulary
+            found = []
+            for n in range(low, high + 1):
+                if len(padded) < n:
+                    break
+                for i in range(len(padded) - n + 1):
+                    index = vocabulary.get(padded[i:i + n])
+                    if index is not None:
+                        found.append(index)
+            cached = tuple(found)
+            if len(self._cache) < 200_000:
+                self._cache[word] = cached
+        return cached
+
+    def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
+        low, high = self.ngram_range
         words = self.token_pattern.findall(text)
-        terms = []
+        vocabulary = self.vocabulary
+        found = []
         for n in range(low, high + 1):
-            terms.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
-        return terms
+            for i in range(len(words) - n + 1):
+                index = vocabulary.get(" ".join(words[i:i + n]))
+                if index is not None:
+                    found.append(index)
+        return found
 
 
 @dataclass(frozen=True)

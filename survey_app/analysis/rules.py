@@ -66,6 +66,8 @@ class RuleSet:
     prefixes: tuple[str, ...]
     fuzzy_words: tuple[str, ...]
     announced: tuple[frozenset[str], ...]
+    # For each rule, the patterns that can start it: a rule is only tried when one is present.
+    triggers: tuple[frozenset[str], ...] = ()
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -120,7 +122,8 @@ def load_rules(language: str) -> RuleSet:
         p for p in exact
         if len(p) >= 5 and p.isalpha() and p not in set(data.get("no_fuzzy", []))
     ))
-    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced)
+    triggers = tuple(rule.cue | {phrase[0] for phrase in rule.cue_phrases} for rule in rules)
+    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -182,8 +185,11 @@ def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
     sentence_patterns = {
         key: frozenset().union(*(patterns[i] for i in unit)) for key, unit in sentences.items()
     }
+    present = frozenset().union(*sentence_patterns.values()) if sentence_patterns else frozenset()
     hits: list[RuleHit] = []
-    for rule in ruleset.rules:
+    for rule, trigger in zip(ruleset.rules, ruleset.triggers):
+        if not trigger & present:
+            continue
         for clause_unit in clauses.values():
             cue_positions = [i for i in clause_unit if rule.cue & patterns[i]]
             for phrase in rule.cue_phrases:
@@ -192,8 +198,8 @@ def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
             if not cue_positions:
                 continue
             sentence = tokens[clause_unit[0]].sentence
-            present = sentence_patterns[sentence]
-            if any(group <= present for group in rule.unless):
+            in_sentence = sentence_patterns[sentence]
+            if any(group <= in_sentence for group in rule.unless):
                 continue
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
