@@ -35,6 +35,7 @@ def register_extensions(app: Flask) -> None:
     from survey_app import auth, database
     from survey_app.extensions import babel, csrf, db, login_manager, migrate
     from survey_app.i18n import select_locale
+    from flask_babel import get_locale
 
     db.init_app(app)
     database.configure_engines(app)
@@ -49,18 +50,20 @@ def register_extensions(app: Flask) -> None:
     )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = lambda: str(get_locale())
     login_manager.init_app(app)
     auth.configure_login(login_manager)
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.views import api, auth, campaigns, dashboard, imports
+    from survey_app.views import api, auth, campaigns, dashboard, imports, survey
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(campaigns.bp)
     app.register_blueprint(imports.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(survey.bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from survey_app.extensions import db
 
@@ -44,12 +44,31 @@ def configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-def begin_write(session: Session) -> None:
+def _plain(session: Session | scoped_session[Session]) -> Session:
+    """Return the Session behind Flask-SQLAlchemy's scoped db.session."""
+    return session() if isinstance(session, scoped_session) else session
+
+
+def start_write(session: Session | scoped_session[Session]) -> None:
+    """End whatever read transaction the session holds and start a write transaction.
+
+    On SQLite a read transaction that later writes cannot wait for the lock: when another
+    writer got there first it fails at once with "database is locked", busy timeout or not.
+    Starting the write transaction up front makes it wait its turn instead.
+    """
+    session = _plain(session)
+    if session.in_transaction():
+        session.rollback()
+    begin_write(session)
+
+
+def begin_write(session: Session | scoped_session[Session]) -> None:
     """Start the session's transaction as a writer, before it reads what it will write.
 
     On SQLite this is BEGIN IMMEDIATE: it waits for the write lock up front instead of failing
     with "database is locked" when a read transaction later tries to write. PostgreSQL needs
     nothing here; row locks and constraints handle its concurrency.
     """
+    session = _plain(session)
     if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

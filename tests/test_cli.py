@@ -88,6 +88,9 @@ def test_demo_builds_the_story_prints_a_login_and_a_link_and_refreshes(unmigrate
         db.session.commit()
 
     client = app.test_client()
+    survey_page = client.get(link.removeprefix("https://surveys.example.test"))
+    assert survey_page.status_code == 200
+    assert "aanbeveelt" in survey_page.get_data(as_text=True) or "recommend" in survey_page.get_data(as_text=True)
     client.post("/auth/login", data={"email": "researcher@demo.example", "password": password})
     assert client.get("/dashboard/").status_code == 200
 

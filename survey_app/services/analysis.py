@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from survey_app import analysis as library
 from survey_app.analysis.verdict import Baseline
+from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import (
     Campaign,
@@ -92,9 +94,13 @@ def analyze_responses(
 
 def analyze_batch(response_ids: Sequence[int]) -> set[int]:
     """Analyse and store one batch of answers in one transaction; return their campaign ids."""
+    start_write(db.session)
+    # Row locks (PostgreSQL) make two workers analysing the same answer take turns, so the
+    # second replaces the first's rows instead of colliding with them.
     responses = db.session.execute(
         select(Response)
         .where(Response.id.in_(response_ids))
+        .with_for_update(of=Response)
         .options(selectinload(Response.invitation).selectinload(Invitation.campaign).selectinload(Campaign.items))
     ).scalars().all()
     db.session.execute(delete(ResponseAnalysis).where(ResponseAnalysis.response_id.in_(response_ids)))
@@ -198,6 +204,7 @@ def baseline_for(campaign_id: int) -> Baseline | None:
 
 def recompute_verdict(campaign_id: int) -> CampaignVerdict:
     """Store a fresh verdict for a campaign and open a flag when it is newly flagged."""
+    start_write(db.session)
     campaign = db.session.execute(
         select(Campaign).where(Campaign.id == campaign_id).options(selectinload(Campaign.items))
     ).scalar_one()
@@ -230,15 +237,25 @@ def recompute_verdict(campaign_id: int) -> CampaignVerdict:
     db.session.add(row)
     db.session.flush()
     if verdict.flagged:
-        open_flag = db.session.execute(
-            select(Flag).where(Flag.campaign_id == campaign_id, Flag.state != "resolved")
-        ).scalar_one_or_none()
-        if open_flag is None:
-            db.session.add(Flag(campaign_id=campaign_id, verdict_id=row.id, state="open"))
-        else:
-            open_flag.verdict_id = row.id
+        open_flag_for(campaign_id, row.id)
     db.session.commit()
     return row
+
+
+def open_flag_for(campaign_id: int, verdict_id: int) -> None:
+    """Point the campaign's unresolved flag at the verdict, opening one if there is none."""
+    open_flag = db.session.execute(
+        select(Flag).where(Flag.campaign_id == campaign_id, Flag.state != "resolved")
+    ).scalar_one_or_none()
+    if open_flag is not None:
+        open_flag.verdict_id = verdict_id
+        return
+    try:
+        with db.session.begin_nested():
+            db.session.add(Flag(campaign_id=campaign_id, verdict_id=verdict_id, state="open"))
+    except IntegrityError:
+        # Another worker opened it a moment ago: the unique index allows one unresolved flag.
+        pass
 
 
 def campaign_ids(keys_or_ids: Iterable[str]) -> list[int]:

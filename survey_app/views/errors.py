@@ -14,6 +14,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[str, int]:
+        if request.blueprint == "survey" and error.code in (404, 410):
+            # One page for unknown, malformed and expired links, in the customer's language.
+            return render_template("survey/invalid.html"), error.code
         return render_template("errors/error.html", error=error), error.code or 500
 
     @app.errorhandler(RequestEntityTooLarge)

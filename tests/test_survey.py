@@ -1,0 +1,180 @@
+"""The customer's survey page: scanner-safe GETs, strict POSTs, one stored answer."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from survey_app.extensions import db
+from survey_app.models import Invitation, Response, ResponseAnalysis, utcnow
+from tests import factories
+
+
+@pytest.fixture
+def link(app):
+    """An open invitation for a Dutch-speaking customer; returns its token."""
+    with app.app_context():
+        campaign = factories.campaign(name="Gratis dag")
+        factories.promised_item(campaign, label="Utrecht Centraal", aliases=["Utrecht CS"])
+        customer = factories.customer(language="nl")
+        _, token = factories.invitation(campaign, customer, language="nl")
+        db.session.commit()
+    return token
+
+
+def responses(app):
+    with app.app_context():
+        return db.session.execute(select(Response)).scalars().all()
+
+
+def invitation_row(app):
+    with app.app_context():
+        return db.session.execute(select(Invitation)).scalar_one()
+
+
+def test_the_page_asks_in_dutch_with_the_emailed_score_selected(client, link):
+    page = client.get(f"/s/{link}?score=3").get_data(as_text=True)
+    assert "Hoe waarschijnlijk is het dat je ons aanbeveelt aan vrienden of collega's?" in page
+    assert 'id="score-3" value="3" checked' in page
+    assert '<span class="why-detractor chosen">Wat ging er mis?</span>' in page
+    assert "<fieldset" in page and "<legend>" in page
+    assert "/privacy" in page
+
+
+@pytest.mark.parametrize(("score", "wording"), [(7, "Wat kunnen we beter doen?"), (10, "Wat vond je goed?")])
+def test_the_why_question_follows_the_score_group(client, link, score, wording):
+    page = client.get(f"/s/{link}?score={score}").get_data(as_text=True)
+    assert f"chosen\">{wording}</span>" in page
+
+
+def test_without_a_score_the_wording_is_neutral(client, link):
+    page = client.get(f"/s/{link}").get_data(as_text=True)
+    assert '<span class="why-neutral">Waarom geef je dit cijfer?</span>' in page
+    assert " checked" not in page
+
+
+def test_english_customers_get_english_and_can_switch(app, client):
+    with app.app_context():
+        _, token = factories.invitation(customer_=factories.customer(language="en"), language="en")
+        db.session.commit()
+    assert "How likely is it that you would recommend us" in client.get(f"/s/{token}").get_data(as_text=True)
+    assert "Hoe waarschijnlijk" in client.get(f"/s/{token}?lang=nl").get_data(as_text=True)
+
+
+def test_a_scanner_opening_every_score_link_records_nothing(app, client, link):
+    for score in range(11):
+        assert client.get(f"/s/{link}?score={score}").status_code == 200
+        assert client.head(f"/s/{link}?score={score}").status_code == 200
+    assert responses(app) == []
+    invitation = invitation_row(app)
+    assert invitation.opened_at is not None  # a click without an answer, visible to researchers
+    assert invitation.expires_at > utcnow()
+    assert client.post(f"/s/{link}", data={"score": "8", "comment": ""}).status_code == 302
+
+
+def test_a_post_stores_the_answer_analyses_it_and_thanks(app, client, link):
+    reply = client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
+    assert reply.status_code == 302
+    thanks = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert "Bedankt!" in thanks and "Mijn antwoord wijzigen" in thanks
+    [stored] = responses(app)
+    assert (stored.score, stored.comment, stored.language, stored.revision) == (2, "De vestiging in Utrecht CS was dicht", "nl", 1)
+    with app.app_context():
+        analysis = db.session.execute(select(ResponseAnalysis)).scalar_one()
+        assert analysis.broken_promise is True
+
+
+def test_a_second_submit_changes_the_answer_and_keeps_answered_at(app, client, link):
+    client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"})
+    [first] = responses(app)
+    client.post(f"/s/{link}", data={"score": "9", "comment": "Toch snel geholpen"})
+    [second] = responses(app)
+    assert (second.id, second.score, second.comment, second.revision) == (first.id, 9, "Toch snel geholpen", 2)
+    assert second.answered_at == first.answered_at
+    assert second.updated_at > first.updated_at
+    page = client.get(f"/s/{link}").get_data(as_text=True)
+    assert 'id="score-9" value="9" checked' in page and "Toch snel geholpen" in page
+
+
+@pytest.mark.parametrize("scores", [["11"], ["-1"], ["٩"], ["1_0"], [" 9"], ["10.0"], ["+7"], ["9", "3"], [""], []])
+def test_anything_but_one_ascii_score_is_refused_and_nothing_stored(app, client, link, scores):
+    reply = client.post(f"/s/{link}", data={"score": scores, "comment": "kept text"})
+    assert reply.status_code == 400
+    page = reply.get_data(as_text=True)
+    assert "Kies één cijfer van 0 tot en met 10." in page
+    assert "kept text" in page  # the typed text survives
+    assert responses(app) == []
+
+
+def test_a_comment_over_2000_characters_is_refused(app, client, link):
+    assert client.post(f"/s/{link}", data={"score": "5", "comment": "x" * 2001}).status_code == 400
+    assert responses(app) == []
+    assert client.post(f"/s/{link}", data={"score": "5", "comment": "x" * 2000}).status_code == 302
+
+
+def test_control_characters_are_removed_and_output_is_escaped(app, client, link):
+    comment = "<script>alert(1)</script>\x00\x07 dicht\r\nregel twee"
+    reply = client.post(f"/s/{link}", data={"score": "1", "comment": comment})
+    [stored] = responses(app)
+    assert stored.comment == "<script>alert(1)</script> dicht\nregel twee"
+    page = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_a_post_without_csrf_keeps_the_text_and_stores_nothing(app, client, link, app_config):
+    reply = client.post(f"/s/{link}", data={"score": "4", "comment": "mijn verhaal"},
+                        headers={"Referer": f"https://localhost/s/{link}"})
+    assert reply.status_code == 400
+    page = reply.get_data(as_text=True)
+    assert "mijn verhaal" in page and "nog niet opgeslagen" in page
+    assert responses(app) == []
+
+
+def bad_token_pages(client, tokens):
+    return [client.get(f"/s/{token}") for token in tokens]
+
+
+def test_unknown_malformed_and_expired_links_look_the_same(app, client, link):
+    with app.app_context():
+        _, expired = factories.invitation(expires_at=utcnow() - timedelta(minutes=1))
+        db.session.commit()
+    unknown, long, sqlish = bad_token_pages(
+        client, ["A" * 43, "x" * 10_000, "1' OR '1'='1"]
+    )
+    gone = client.get(f"/s/{expired}")
+    assert [unknown.status_code, long.status_code, sqlish.status_code, gone.status_code] == [404, 404, 404, 410]
+    bodies = {page.get_data(as_text=True) for page in (unknown, long, sqlish, gone)}
+    assert len(bodies) == 1
+    assert "Deze enquête is niet beschikbaar" in bodies.pop()
+    assert client.post(f"/s/{expired}", data={"score": "3"}).status_code == 410
+    assert responses(app) == []
+
+
+def test_two_simultaneous_submits_store_one_row_and_never_fail(app, link):
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def submit(score):
+        client = app.test_client()
+        barrier.wait()
+        statuses.append(client.post(f"/s/{link}", data={"score": str(score), "comment": f"poging {score}"}).status_code)
+
+    threads = [threading.Thread(target=submit, args=(score,)) for score in (1, 2, 3, 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [302, 302, 302, 302]
+    [stored] = responses(app)
+    assert stored.revision == 4
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(Response)).scalar() == 1
+
+
+def test_the_privacy_page_speaks_both_languages(client):
+    assert "Hoe we met je antwoord omgaan" in client.get("/privacy?lang=nl").get_data(as_text=True)
+    assert "How we handle your answer" in client.get("/privacy?lang=en").get_data(as_text=True)
