@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -27,7 +28,7 @@ class _ProgressBars:
         if phase != self.phase:
             self.close()
             label = {"validate": "Validating", "store": "Importing "}.get(phase, phase)
-            self.bar = click.progressbar(length=max(total, 1), label=label, file=click.get_text_stream("stderr"))
+            self.bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
             self.bar.__enter__()
             self.phase, self.done = phase, 0
         self.bar.update(done - self.done)
