@@ -142,7 +142,7 @@ def find_mentions(
     words = [word for word, kept in zip(words, keep) if kept]
     forms = [form for form, kept in zip(forms, keep) if kept]
 
-    aliases, distinctive = _item_index(tuple(items))
+    aliases, distinctive = _item_index(tuple(items), tuple(item.key for item in items))
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
     for alias in aliases:
@@ -197,9 +197,13 @@ def find_mentions(
 
 @functools.lru_cache(maxsize=256)
 def _item_index(
-    items: tuple[PromisedItem, ...],
+    items: tuple[PromisedItem, ...], keys: tuple[object, ...]
 ) -> tuple[tuple[_Alias, ...], dict[str, list[tuple[PromisedItem, str]]]]:
-    """Tokenize the labels and aliases of a campaign's items once, not once per comment."""
+    """Tokenize the labels and aliases of a campaign's items once, not once per comment.
+
+    `keys` is part of the cache key because PromisedItem equality ignores `key`: without it, a
+    campaign whose items equal another's would get the other campaign's items (and ids) back.
+    """
     aliases = tuple(
         _Alias(item, tokens)
         for item in items
