@@ -47,7 +47,7 @@ _NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
 class DetectorConfig:
     """Thresholds for combining rules and model; defaults were tuned by cross-validation."""
 
-    model_threshold: float = 0.6
+    model_threshold: float = 0.7
     category_threshold: float = 0.5
     high_score_penalty: float = 0.85
     use_model: bool = True
@@ -75,15 +75,22 @@ def detect(
     # language's rules run too, on the same tokens.
     other = "en" if language == "nl" else "nl"
     hits = [
-        hit for hit in [*match_rules(tokens, language), *match_rules(tokens, other)]
+        hit for hit in [*match_rules(tokens, language), *match_rules(tokens, other, portable_only=True)]
         if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
     ]
+    if all(hit.rule.needs_other_finding for hit in hits):
+        hits = []
     candidates: list[tuple[str, float, tuple[int, ...], str]] = []
     for hit in hits:
         confidence = _adjust(hit.rule.confidence, hit.rule.ambiguous, score, config)
         if confidence is None:
             continue
         candidates.append((hit.category, confidence, hit.positions, "rule"))
+    stock = _negated_product(tokens, mentions)
+    if stock is not None and not any(c[0] == "out_of_stock" for c in candidates):
+        confidence = _adjust(0.7, True, score, config)
+        if confidence is not None:
+            candidates.append(("out_of_stock", confidence, stock, "rule"))
     price = _price_mismatch(tokens)
     if price is not None and not any(c[0] == "price_mismatch" for c in candidates):
         confidence = _adjust(0.75, True, score, config)
@@ -105,10 +112,26 @@ def _adjust(confidence: float, ambiguous: bool, score: int | None, config: Detec
     return confidence
 
 
+def _negated_product(tokens: Sequence[Token], mentions: Sequence[MatchedMention]) -> tuple[int, ...] | None:
+    """Return evidence when a promised product is named under a negation ("no airfryers")."""
+    for matched in mentions:
+        item = matched.mention.item
+        if item is None or item.kind != "product" or not tokens[matched.first].negated:
+            continue
+        clause = tokens[matched.first].clause
+        negators = [i for i, t in enumerate(tokens) if t.clause == clause and t.negated and t.lower in _STOCK_NEGATORS]
+        if negators:
+            return tuple(sorted({negators[0], matched.first, matched.last}))
+    return None
+
+
+_STOCK_NEGATORS = frozenset({"no", "none", "nowhere", "geen", "nergens", "zero"})
+
+
 def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     values = []
     for index, token in enumerate(tokens):
-        if token.kind not in ("money", "word") or token.lower.endswith("%"):
+        if token.kind not in ("money", "word", "number") or token.lower.endswith("%"):
             continue
         text = token.lower.replace(" ", "").replace("euro", "").replace("eur", "")
         match = _NUMBER_RE.match(text)
@@ -176,7 +199,7 @@ def _strongest_clause(
 ) -> tuple[int, ...]:
     clauses: dict[int, list[int]] = {}
     for index, token in enumerate(tokens):
-        if token.is_word or token.kind == "money":
+        if token.is_word or token.kind in ("money", "number"):
             clauses.setdefault(token.clause, []).append(index)
     if not clauses:
         return ()

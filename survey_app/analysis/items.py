@@ -36,11 +36,13 @@ _STRIP_RE = re.compile(r"['.]")
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()
-    if kind == "money" or lower[:1] in "€$£" or lower.endswith(",-"):
+    if ":" in lower:
+        return lower  # a time of day, not a price
+    if kind in ("money", "number") or lower[:1] in "€$£" or lower.endswith(",-"):
         found = _MONEY_RE.search(lower)
         if found:
             number = found.group().replace(",", ".")
-            if "." in number and kind == "money" and not lower.endswith("%"):
+            if "." in number and kind in ("money", "number") and not lower.endswith("%"):
                 whole, _, cents = number.partition(".")
                 return whole if cents.strip("0") == "" else number
             return number + ("%" if lower.endswith("%") else "")
@@ -52,7 +54,7 @@ def _label_tokens(text: str) -> tuple[str, ...]:
 
     tokens = []
     for surface, kind, _start, _end in _raw_tokens(text):
-        if kind in ("word", "abbr", "money"):
+        if kind in ("word", "abbr", "money", "number"):
             form = canonical(surface, kind)
             if form in ("euro", "eur") and tokens and tokens[-1][:1].isdigit():
                 continue  # "89 euro" compares as "89", like "€89" and "89,-"
@@ -132,7 +134,7 @@ def find_mentions(
     threshold: float = 85.0,
 ) -> list[MatchedMention]:
     """Return the promised items and bare cities a comment names, best match per text span."""
-    words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind == "money"]
+    words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
     forms = [canonical(token.text, token.kind) for _index, token in words]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     keep = [

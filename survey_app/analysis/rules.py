@@ -40,6 +40,12 @@ class Rule:
     # The rule only applies when a promised item's label or alias contains one of these
     # ("took five days" breaks a next-day delivery promise, not a free-shipping one).
     requires_item_text: tuple[str, ...] = ()
+    # Words that, right after the cue, undo it ("dicht bij" is "close to", not "closed").
+    not_followed_by: frozenset[str] = frozenset()
+    # Distinctive enough to apply to the other language's text too ("out of stock" in Dutch).
+    portable: bool = False
+    # Only counts when another finding backs it up (a "the mail said open" next to a closure).
+    needs_other_finding: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,9 @@ def load_rules(language: str) -> RuleSet:
                 confidence=float(raw.get("confidence", 0.8)),
                 ambiguous=bool(raw.get("ambiguous", False)),
                 requires_item_text=tuple(raw.get("requires_item_text", ())),
+                not_followed_by=frozenset(raw.get("not_followed_by", ())),
+                portable=bool(raw.get("portable", False)),
+                needs_other_finding=bool(raw.get("needs_other_finding", False)),
             ))
             all_patterns |= cue
             for singles, phrases in groups:
@@ -115,6 +124,7 @@ def load_rules(language: str) -> RuleSet:
         raise DataFileError(f"rules_{language}.json is malformed: {exc!r}") from exc
     for group in announced:
         all_patterns |= group
+    all_patterns.discard("<end>")
     exact = frozenset(p for p in all_patterns if "*" not in p)
     suffixes = tuple(sorted(p[1:] for p in all_patterns if p.startswith("*")))
     prefixes = tuple(sorted(p[:-1] for p in all_patterns if p.endswith("*") and not p.startswith("*")))
@@ -154,13 +164,32 @@ def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str
     ]
 
 
-def _phrase_positions(phrase: tuple[str, ...], unit: Sequence[int], patterns: list[frozenset[str]]) -> list[int]:
+# A phrase ending in "<end>" must close its clause, or be followed by one of these words:
+# "de airfryer was op" and "was op in Groningen", not "was op tijd".
+_END_FOLLOWERS = frozenset({"in", "bij", "om", "toen", "dus", "en", "al", "at", "by", "so", "and"})
+
+
+def _phrase_positions(
+    phrase: tuple[str, ...], unit: Sequence[int], patterns: list[frozenset[str]],
+    tokens: Sequence[Token] | None = None,
+) -> list[int]:
+    at_end = phrase[-1] == "<end>"
+    words = phrase[:-1] if at_end else phrase
     hits = []
-    for offset in range(len(unit) - len(phrase) + 1):
-        window = unit[offset:offset + len(phrase)]
-        if all(word in patterns[i] for word, i in zip(phrase, window)):
-            hits.append(window[0])
+    for offset in range(len(unit) - len(words) + 1):
+        window = unit[offset:offset + len(words)]
+        if not all(word in patterns[i] for word, i in zip(words, window)):
+            continue
+        if at_end:
+            following = offset + len(words)
+            if following < len(unit) and tokens is not None and tokens[unit[following]].lower not in _END_FOLLOWERS:
+                continue
+        hits.append(window[0])
     return hits
+
+
+def _followed_by(tokens: Sequence[Token], index: int, words: frozenset[str]) -> bool:
+    return bool(words) and index + 1 < len(tokens) and tokens[index + 1].lower in words
 
 
 def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
@@ -172,11 +201,11 @@ def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
     return negated if rule.negated else not negated
 
 
-def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
-    """Return every rule hit in the tokens of one comment."""
+def match_rules(tokens: Sequence[Token], language: str, portable_only: bool = False) -> list[RuleHit]:
+    """Return every rule hit in the tokens of one comment (only portable rules if asked)."""
     ruleset = load_rules(language)
     patterns = token_patterns(tokens, language)
-    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind == "money"]
+    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
     clauses: dict[int, list[int]] = {}
     sentences: dict[int, list[int]] = {}
     for i in words:
@@ -188,13 +217,16 @@ def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
     present = frozenset().union(*sentence_patterns.values()) if sentence_patterns else frozenset()
     hits: list[RuleHit] = []
     for rule, trigger in zip(ruleset.rules, ruleset.triggers):
-        if not trigger & present:
+        if not trigger & present or (portable_only and not rule.portable):
             continue
         for clause_unit in clauses.values():
             cue_positions = [i for i in clause_unit if rule.cue & patterns[i]]
             for phrase in rule.cue_phrases:
-                cue_positions += _phrase_positions(phrase, clause_unit, patterns)
-            cue_positions = [i for i in cue_positions if _negation_ok(rule, tokens[i], language)]
+                cue_positions += _phrase_positions(phrase, clause_unit, patterns, tokens)
+            cue_positions = [
+                i for i in cue_positions
+                if _negation_ok(rule, tokens[i], language) and not _followed_by(tokens, i, rule.not_followed_by)
+            ]
             if not cue_positions:
                 continue
             sentence = tokens[clause_unit[0]].sentence
@@ -214,7 +246,7 @@ def match_rules(tokens: Sequence[Token], language: str) -> list[RuleHit]:
             for singles, phrases in zip(rule.context, rule.context_phrases):
                 found = [i for i in context_unit if singles & patterns[i] and i not in cue_positions]
                 for phrase in phrases:
-                    found += _phrase_positions(phrase, context_unit, patterns)
+                    found += _phrase_positions(phrase, context_unit, patterns, tokens)
                 if not found:
                     satisfied = False
                     break

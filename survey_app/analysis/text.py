@@ -84,6 +84,7 @@ def normalize(text: str) -> NormalizedText:
 _TOKEN_RE = re.compile(
     r"""
     (?P<money>[€$£]\s?\d+(?:[.,]\d+)?(?:,-)?|\d+(?:[.,]\d+)?\s?(?:,-|%|€|euro\b|eur\b))
+    |(?P<number>\d+(?:[.,:]\d+)+(?![^\W_]))
     |(?P<abbr>(?:[^\W\d_]\.){2,})
     |(?P<word>[^\W_]+(?:['\-+][^\W_]+)*(?:n't|')?)
     |(?P<punct>[.!?;:,()"\-/&]+)
@@ -93,6 +94,8 @@ _TOKEN_RE = re.compile(
 )
 
 _SENTENCE_END = frozenset(".!?")
+BACKWARD_SCOPE = 3
+FORWARD_SCOPE = 6
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
         lower = surface.lower()
         if kind in ("word", "abbr") and lower in breaks and staged:
             clause += 1
-        if kind == "money":
+        if kind in ("money", "number"):
             lemma = lower.replace(" ", "")
         elif kind in ("word", "abbr"):
             lemma = lemmatize(lower, language)
@@ -227,12 +230,14 @@ def _negation_flags(staged: list[tuple[str, str, str, str, int, int, int, int]],
             continue
         flags[i] = True
         # Scope never leaves the clause: clauses end at sentence ends, commas and "maar"/"but".
+        # "clause" negators (Dutch "niet") also reach back to a verb before them ("de code
+        # werkte niet"), but not further: "de gratis maand vind ik niet ok" negates "ok".
         if scope == "clause":
-            span = range(len(staged))
+            span = range(max(0, i - BACKWARD_SCOPE), min(len(staged), i + 1 + FORWARD_SCOPE))
         elif scope == "np":
             span = range(i + 1, min(len(staged), i + 4))
         else:
-            span = range(i + 1, len(staged))
+            span = range(i + 1, min(len(staged), i + 1 + FORWARD_SCOPE))
         for j in span:
             if staged[j][7] == clause:
                 flags[j] = True
@@ -241,7 +246,7 @@ def _negation_flags(staged: list[tuple[str, str, str, str, int, int, int, int]],
 
 def word_tokens(tokens: tuple[Token, ...]) -> list[Token]:
     """Return only the word tokens."""
-    return [token for token in tokens if token.is_word or token.kind == "money"]
+    return [token for token in tokens if token.is_word or token.kind in ("money", "number")]
 
 
 def split_sentences(normalized: NormalizedText, tokens: tuple[Token, ...]) -> list[Span]:
@@ -257,7 +262,7 @@ def clause_spans(tokens: tuple[Token, ...]) -> dict[int, Span]:
     """Return the [start, end) span of each clause in the normalized text."""
     spans: dict[int, list[int]] = {}
     for token in tokens:
-        if not (token.is_word or token.kind == "money"):
+        if not (token.is_word or token.kind in ("money", "number")):
             continue
         bounds = spans.setdefault(token.clause, [token.start, token.end])
         bounds[1] = token.end
