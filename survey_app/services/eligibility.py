@@ -161,7 +161,9 @@ def eligibility_report(
 ) -> EligibilityReport:
     """Count a campaign's clickers under the first exclusion reason that applies to each."""
     rules = _Rules.for_campaign(campaign_id, now, contact_frequency_days)
-    query, exclusions = rules.query()
+    # Measured (bench/eligibility.py): PostgreSQL runs a correlated EXISTS inside CASE once per
+    # clicker and is 8x faster with hashed IN lists; SQLite is 2x faster with the EXISTS lookups.
+    query, exclusions = rules.query(per_row=db.session.get_bind().dialect.name == "sqlite")
     # CASE takes the first condition that holds: that is what makes the counts add up.
     reason = case(
         *((condition, literal(name)) for (name, _label), condition in zip(REASONS, exclusions, strict=True)),
@@ -216,11 +218,15 @@ class _Rules:
             campaign_id, row.conversion_window_hours, row.invitation_cap, row.invited, now, now - timedelta(days=days)
         )
 
-    def query(self, *columns: Any) -> tuple[Select[Any], list[ColumnElement[bool]]]:
-        """Return a SELECT of the columns over the campaign's clickers, and the exclusions in REASONS order."""
+    def query(self, *columns: Any, per_row: bool = True) -> tuple[Select[Any], list[ColumnElement[bool]]]:
+        """Return a SELECT of the columns over the campaign's clickers, and the exclusions in REASONS order.
+
+        per_row=True gives correlated EXISTS tests: anti-joins when negated in WHERE, index lookups
+        per clicker inside a CASE. per_row=False gives uncorrelated IN tests, evaluated once and hashed.
+        """
         # One row per clicker first: the funnel index (campaign_id, type, customer_id,
         # occurred_at) answers this without reading the table.
-        clicks = (
+        clicks_select = (
             select(
                 CampaignEvent.customer_id,
                 func.min(CampaignEvent.occurred_at).label("first_click"),
@@ -228,23 +234,11 @@ class _Rules:
             )
             .where(CampaignEvent.campaign_id == self.campaign_id, CampaignEvent.type == "clicked")
             .group_by(CampaignEvent.customer_id)
-            .subquery("clicks")
         )
-        deadline = add_hours(clicks.c.last_click, self.window_hours)
+        clicks = clicks_select.subquery("clicks") if per_row else clicks_select.cte("clicks")
         conversion = CampaignEvent.__table__.alias("conversion")
-        converted = exists().where(
-            conversion.c.campaign_id == self.campaign_id,
-            conversion.c.type == "converted",
-            conversion.c.customer_id == clicks.c.customer_id,
-            conversion.c.occurred_at >= clicks.c.first_click,
-            conversion.c.occurred_at <= deadline,
-        )
-        invited_here = exists().where(
-            Invitation.campaign_id == self.campaign_id, Invitation.customer_id == clicks.c.customer_id
-        )
         recent = Invitation.__table__.alias("recent")
-        invited_recently = exists().where(
-            recent.c.customer_id == clicks.c.customer_id,
+        recent_contact = and_(
             recent.c.campaign_id != self.campaign_id,
             or_(
                 recent.c.sent_at > self.contact_since,
@@ -255,9 +249,32 @@ class _Rules:
                 ),
             ),
         )
+        if per_row:
+            converted = exists().where(
+                *self._conversion_in_window(conversion, clicks), conversion.c.customer_id == clicks.c.customer_id
+            )
+            invited_here = exists().where(
+                Invitation.campaign_id == self.campaign_id, Invitation.customer_id == clicks.c.customer_id
+            )
+            invited_recently = exists().where(recent.c.customer_id == clicks.c.customer_id, recent_contact)
+        else:
+            converter = clicks.alias("converter")
+            converted = clicks.c.customer_id.in_(
+                select(converter.c.customer_id).join(
+                    conversion,
+                    and_(
+                        conversion.c.customer_id == converter.c.customer_id,
+                        *self._conversion_in_window(conversion, converter),
+                    ),
+                )
+            )
+            invited_here = clicks.c.customer_id.in_(
+                select(Invitation.customer_id).where(Invitation.campaign_id == self.campaign_id)
+            )
+            invited_recently = clicks.c.customer_id.in_(select(recent.c.customer_id).where(recent_contact))
         exclusions = [
             converted,
-            deadline >= self.now,
+            add_hours(clicks.c.last_click, self.window_hours) >= self.now,
             Customer.opted_out_at.is_not(None),
             Customer.bounced_at.is_not(None),
             or_(Customer.erased_at.is_not(None), Customer.email.is_(None), func.trim(Customer.email) == ""),
@@ -266,6 +283,15 @@ class _Rules:
         ]
         query = select(*columns).select_from(clicks).join(Customer, Customer.id == clicks.c.customer_id)
         return query, exclusions
+
+    def _conversion_in_window(self, conversion: Any, clicks: Any) -> list[ColumnElement[bool]]:
+        """Return the conditions for a conversion between the first click and the window's end."""
+        return [
+            conversion.c.campaign_id == self.campaign_id,
+            conversion.c.type == "converted",
+            conversion.c.occurred_at >= clicks.c.first_click,
+            conversion.c.occurred_at <= add_hours(clicks.c.last_click, self.window_hours),
+        ]
 
     def cap_room(self) -> int | None:
         """Return how many more invitations the cap allows, or None without a cap."""
