@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from survey_app.analysis import CATEGORIES, PromisedItem, analyze_comment  # noqa: E402
 from survey_app.analysis.detector import DetectorConfig  # noqa: E402
-from survey_app.analysis.model import model_from_dict  # noqa: E402
-from survey_app.analysis.text import normalize  # noqa: E402
+from survey_app.analysis.language import detect_language  # noqa: E402
+from survey_app.analysis.model import model_from_dict, model_input  # noqa: E402
+from survey_app.analysis.text import normalize, tokenize  # noqa: E402
 
 OUTPUT = ROOT / "survey_app" / "analysis" / "data" / "model.json"
 LABELS = ("broken_promise", *CATEGORIES)
@@ -55,8 +56,11 @@ def load_items() -> dict[str, list[PromisedItem]]:
 
 
 def model_text(row: dict[str, Any]) -> str:
-    # The library feeds the model the NFKC-normalized text; lowercasing happens in the features.
-    return normalize(row["text"]).text
+    """Build the model input exactly as the library does at run time."""
+    normalized = normalize(row["text"])
+    language = detect_language(normalized.text, fallback=row["language"] if row["language"] in ("nl", "en") else None)
+    tokens = tokenize(normalized, language)
+    return model_input(normalized.text, [t.lemma for t in tokens if t.is_word])
 
 
 def targets(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -123,6 +127,7 @@ def f1(tp: int, fp: int, fn: int) -> float:
 
 def evaluate(rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig) -> dict[str, float]:
     counts = {label: [0, 0, 0] for label in LABELS}
+    item_hits = item_total = 0
     for row in rows:
         result = analyze_comment(row["text"], score=row["score"],
                                  language=row["language"] if row["language"] in ("nl", "en") else None,
@@ -135,7 +140,13 @@ def evaluate(rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], c
             counts[label][0] += g and p
             counts[label][1] += p and not g
             counts[label][2] += g and not p
+        found = {m.item.label for m in result.item_mentions if m.item is not None}
+        named = {(f.category, f.item.label) for f in result.findings if f.item is not None}
+        item_total += len(row["mentions"]) + sum(1 for f in row["findings"] if f["item"] is not None)
+        item_hits += sum(1 for label in row["mentions"] if label in found)
+        item_hits += sum(1 for f in row["findings"] if f["item"] is not None and (f["category"], f["item"]) in named)
     scores = {label: f1(*counts[label]) for label in LABELS}
+    scores["items"] = item_hits / item_total if item_total else 0.0
     scores["macro"] = sum(scores[c] for c in CATEGORIES) / len(CATEGORIES)
     return scores
 
@@ -155,12 +166,13 @@ def cross_validate(rows: list[dict[str, Any]], items: dict[str, list[PromisedIte
             config = DetectorConfig(model=model, model_threshold=threshold, category_threshold=category_threshold)
             totals[(threshold, category_threshold)].append(evaluate(test_rows, items, config))
     print(f"5-fold cross-validation on train ({len(rows)} rows), C={args.C}, min_df={args.min_df}")
-    print(f"{'setting':<28}{'binary F1':>10}{'macro F1':>10}")
+    print(f"{'setting':<28}{'binary F1':>10}{'macro F1':>10}{'items':>10}")
     for key, runs in totals.items():
         name = "rules only" if key == "rules" else f"rules+model t={key[0]} ct={key[1]}"
         binary = sum(r["broken_promise"] for r in runs) / len(runs)
         macro = sum(r["macro"] for r in runs) / len(runs)
-        print(f"{name:<28}{binary:>10.3f}{macro:>10.3f}")
+        items_accuracy = sum(r["items"] for r in runs) / len(runs)
+        print(f"{name:<28}{binary:>10.3f}{macro:>10.3f}{items_accuracy:>10.3f}")
 
 
 def main() -> int:

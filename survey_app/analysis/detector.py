@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .items import MatchedMention
-from .model import LinearTextModel, model_available, predict, predict_many
+from .items import MatchedMention, token_similarity
+from .model import LinearTextModel, model_available, model_input, predict, predict_many
 from .rules import RuleHit, match_rules
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
@@ -118,11 +118,19 @@ def _negated_product(tokens: Sequence[Token], mentions: Sequence[MatchedMention]
         item = matched.mention.item
         if item is None or item.kind != "product" or not tokens[matched.first].negated:
             continue
+        if not _names_the_product(matched.mention.matched_text, item):
+            continue  # "geen koffiedrinker" is about the customer, not the coffee
         clause = tokens[matched.first].clause
         negators = [i for i, t in enumerate(tokens) if t.clause == clause and t.negated and t.lower in _STOCK_NEGATORS]
         if negators:
             return tuple(sorted({negators[0], matched.first, matched.last}))
     return None
+
+
+def _names_the_product(text: str, item: PromisedItem) -> bool:
+    words = [w for w in text.lower().split() if w]
+    names = {w for name in (item.label, *item.aliases) for w in name.lower().split()}
+    return all(any(token_similarity(w, n) >= 85 for n in names) for w in words)
 
 
 _STOCK_NEGATORS = frozenset({"no", "none", "nowhere", "geen", "nergens", "zero"})
@@ -171,7 +179,8 @@ def _model_candidates(
     score: int | None,
     config: DetectorConfig,
 ) -> list[tuple[str, float, tuple[int, ...], str]]:
-    probabilities = predict(normalized.text, language, config.model)
+    lemmas = [t.lemma for t in tokens if t.is_word]
+    probabilities = predict(model_input(normalized.text, lemmas), language, config.model)
     binary = probabilities.get("broken_promise", 0.0)
     if score is not None and score >= 9:
         binary *= config.high_score_penalty
@@ -206,7 +215,11 @@ def _strongest_clause(
     units = list(clauses.values())
     if len(units) == 1:
         return (units[0][0], units[0][-1])
-    texts = [normalized.text[tokens[unit[0]].start:tokens[unit[-1]].end] for unit in units]
+    texts = [
+        model_input(normalized.text[tokens[unit[0]].start:tokens[unit[-1]].end],
+                    [tokens[i].lemma for i in unit if tokens[i].is_word])
+        for unit in units
+    ]
     scores = predict_many(texts, language, model)
     best = max(range(len(units)), key=lambda k: scores[k].get(category, 0.0) + scores[k].get("broken_promise", 0.0))
     return (units[best][0], units[best][-1])

@@ -151,6 +151,11 @@ def load_model() -> LinearTextModel:
     return model_from_dict(load_json(MODEL_FILE))
 
 
+def model_input(text: str, lemmas: Sequence[str]) -> str:
+    """Return what the model reads: the normalized text, then its lemmas ("werkte" -> "werken")."""
+    return f"{text} | {' '.join(lemmas)}" if lemmas else text
+
+
 @functools.cache
 def model_available() -> bool:
     """Tell whether a trained model ships with the package."""

@@ -74,6 +74,8 @@ class RuleSet:
     announced: tuple[frozenset[str], ...]
     # For each rule, the patterns that can start it: a rule is only tried when one is present.
     triggers: tuple[frozenset[str], ...] = ()
+    # Words a wildcard must not match: "postcode" is not a kind of discount code.
+    no_wildcard: frozenset[str] = frozenset()
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -133,13 +135,16 @@ def load_rules(language: str) -> RuleSet:
         if len(p) >= 5 and p.isalpha() and p not in set(data.get("no_fuzzy", []))
     ))
     triggers = tuple(rule.cue | {phrase[0] for phrase in rule.cue_phrases} for rule in rules)
-    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers)
+    no_wildcard = frozenset(data.get("no_wildcard", ()))
+    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard)
 
 
 @functools.lru_cache(maxsize=65536)
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     ruleset = load_rules(language)
     found = {form for form in (lower, lemma) if form in ruleset.exact}
+    if lower in ruleset.no_wildcard or lemma in ruleset.no_wildcard:
+        return frozenset(found)
     for suffix in ruleset.suffixes:
         for form in (lemma, lower):
             stem = form.rstrip("s") if form.endswith("s") else form
