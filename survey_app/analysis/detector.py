@@ -21,7 +21,7 @@ from .types import CATEGORIES, Finding, PromisedItem
 CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
     "closed_location": ("location",),
     "offer_not_honoured": ("offer",),
-    "out_of_stock": ("product", "location"),
+    "out_of_stock": ("product",),
     "price_mismatch": ("price", "product"),
     "link_or_site_broken": ("other",),
     "wrong_information": ("date", "location", "offer", "price"),

@@ -30,7 +30,7 @@ COMMON_TOKENS = frozenset(
 _ARTICLES = frozenset({"de", "het", "een", "the", "a", "an"})
 
 _MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
-_STRIP_RE = re.compile(r"['.]")
+_STRIP_RE = re.compile(r"['.\-]")
 
 
 def canonical(token_text: str, kind: str = "word") -> str:
@@ -155,6 +155,17 @@ def find_mentions(
             score = _window_matches(forms[start:start + size], alias.tokens, threshold)
             if score:
                 candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
+        # "eerste maand niet gratis" still names "eerste maand gratis": allow one inserted word.
+        if size >= 2:
+            for start in range(0, len(forms) - size):
+                window = forms[start:start + size + 1]
+                if not _plausible(window[0], alias.tokens[0]) or not _plausible(window[-1], alias.tokens[-1]):
+                    continue
+                for skip in range(1, size):
+                    score = _window_matches(window[:skip] + window[skip + 1:], alias.tokens, threshold)
+                    if score:
+                        candidates.append((score - 5.0 + 5.0 * size, score - 5.0, start, start + size, alias.item, None))
+                        break
         # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
         glued = "".join(alias.tokens)
         for width in (size - 1, size + 1):
@@ -171,6 +182,12 @@ def find_mentions(
                 score = 90.0  # a compound that starts with the name: "airfryerdeal", "koffieactie"
             if score >= threshold:
                 candidates.append((score - 10.0, score, position, position, item, None))
+    # "next day" for the distinctive "next-day": glue neighbouring words.
+    for position in range(len(forms) - 1):
+        glued_pair = forms[position] + forms[position + 1]
+        for item, token in distinctive.get(glued_pair[:1], []):
+            if len(token) >= 5 and token_similarity(glued_pair, token) >= max(threshold, 90.0):
+                candidates.append((80.0, 90.0, position, position + 1, item, None))
     cities = _places()
     for position, form in enumerate(forms):
         for size in (2, 1):
@@ -233,6 +250,8 @@ def _distinctive_tokens(items: Sequence[PromisedItem]) -> dict[str, list[tuple[P
         if token.isdigit() and len(token) < 2:
             continue
         item = items[next(iter(numbers))]
+        if item.kind == "date":
+            continue  # "30" or "June" alone is some other day; a date needs its full form
         index.setdefault(token[:1], []).append((item, token))
         if len(token) >= 3 and not token[:1].isdigit():
             # A swapped first letter still has to find its entry.
