@@ -100,3 +100,51 @@ def test_demo_builds_the_story_prints_a_login_and_a_link_and_refreshes(unmigrate
     assert demo_counts(app)["Customer"] == 600
     with app.app_context():
         assert db.session.execute(select(Campaign).filter_by(key="real-campaign")).scalar_one()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_demo_command_serves_the_app_and_its_survey_link(tmp_path):
+    """The README's first command: build the demo, serve it, and the printed link answers."""
+    import os
+    import time
+    import urllib.request
+
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SURVEY_APP_")}
+    environment["SURVEY_APP_INSTANCE_PATH"] = str(tmp_path / "instance")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "survey_app", "demo", "--customers", "400", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 120
+        while "Serving on" not in output and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            output += line
+        assert "Serving on" in output, output
+        link = re.search(r"A survey link:\s+(\S+)", output).group(1)
+        assert link.startswith(f"http://127.0.0.1:{port}/s/")
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(link + "?score=3", timeout=5) as reply:
+                    page = reply.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "<legend>" in page
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login", timeout=5) as login:
+            assert login.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()

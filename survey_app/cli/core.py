@@ -48,16 +48,22 @@ def create_user_command(email: str, role: str, password: str) -> None:
 def demo_command(customers: int, seed: int, host: str, port: int, no_serve: bool) -> None:
     """Create or refresh the demo database, print a login and a survey link, and serve the app."""
     from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
 
+    from survey_app.default_settings import BASE_URL as DEFAULT_BASE_URL
     from survey_app.demo import build_demo
 
+    if current_app.config["BASE_URL"] == DEFAULT_BASE_URL:
+        # Links in the demo point to where this demo is served, unless a BASE_URL was configured.
+        current_app.config["BASE_URL"] = f"http://{host}:{port}"
     upgrade()
     summary = build_demo(customers=customers, seed=seed)
     click.echo(summary.describe())
     if no_serve:
         return
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    # app.run() refuses to start inside the flask CLI; the development server itself does not.
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
 
 
 COMMANDS = [init_command, create_user_command, demo_command]
