@@ -35,7 +35,7 @@ from survey_app.services.events import (
 )
 
 DEFAULT_SOURCE = "csv"
-CHUNK_SIZE = 5000
+CHUNK_SIZE = 20_000
 MAX_REPORTED_ERRORS = 1000
 REJECTS_SUFFIX = ".rejects.csv"
 
@@ -258,7 +258,8 @@ def import_events(
         stored = StoreResult()
         while True:
             try:
-                chunk: list[ValidEvent] = pickle.load(spool)
+                # Plain tuples in ValidEvent's field order: they pickle without per-row calls.
+                chunk = list(map(ValidEvent._make, pickle.load(spool)))
             except EOFError:
                 break
             stored.add(writer.write(chunk))
@@ -314,7 +315,7 @@ def _validate_pass(
                     report.valid += 1
                     chunk.append(outcome)
                     if len(chunk) >= chunk_size:
-                        pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                        pickle.dump(list(map(tuple, chunk)), spool, protocol=pickle.HIGHEST_PROTOCOL)
                         chunk = []
                         if progress:
                             progress("validate", handle.buffer.tell(), size)
@@ -326,7 +327,7 @@ def _validate_pass(
                 if rejects:
                     rejects.write(line, reason, row)
             if chunk:
-                pickle.dump(chunk, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(list(map(tuple, chunk)), spool, protocol=pickle.HIGHEST_PROTOCOL)
             if progress:
                 progress("validate", size, size)
     except UnicodeDecodeError:
