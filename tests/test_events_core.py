@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -162,7 +163,7 @@ def test_an_event_without_id_gets_the_documented_natural_key():
 def test_natural_key_normalizes_the_moment_to_utc():
     moment = datetime(2026, 3, 1, 13, 5, tzinfo=UTC)
     assert natural_key("a", "b", "opened", moment, "") == natural_key(
-        "a", "b", "opened", moment.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam")), ""
+        "a", "b", "opened", moment.astimezone(ZoneInfo("Europe/Amsterdam")), ""
     )
 
 
