@@ -76,6 +76,10 @@ class _Alias:
     item: PromisedItem
     tokens: tuple[str, ...]
 
+    @property
+    def glued(self) -> str:
+        return "".join(self.tokens)
+
 
 @dataclass(frozen=True)
 class MatchedMention:
@@ -144,37 +148,40 @@ def find_mentions(
     words = [word for word, kept in zip(words, keep) if kept]
     forms = [form for form, kept in zip(forms, keep) if kept]
 
-    aliases, distinctive = _item_index(tuple(items), tuple(item.key for item in items))
+    _aliases, distinctive, by_letter = _item_index(tuple(items), tuple(item.key for item in items))
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
-    for alias in aliases:
-        size = len(alias.tokens)
-        for start in range(0, len(forms) - size + 1):
-            if not _plausible(forms[start], alias.tokens[0]):
+    for start, form in enumerate(forms):
+        # Only aliases whose first word shares a first letter with this word (or has the first
+        # two letters swapped) can match here; this keeps fuzzy matching off most windows.
+        seen: set[int] = set()
+        for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
+            if id(alias) in seen or not _plausible(form, alias.tokens[0]):
                 continue
-            score = _window_matches(forms[start:start + size], alias.tokens, threshold)
-            if score:
-                candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
-        # "eerste maand niet gratis" still names "eerste maand gratis": allow one inserted word.
-        if size >= 2:
-            for start in range(0, len(forms) - size):
+            seen.add(id(alias))
+            size = len(alias.tokens)
+            if start + size <= len(forms):
+                score = _window_matches(forms[start:start + size], alias.tokens, threshold)
+                if score:
+                    candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
+            # "eerste maand niet gratis" still names "eerste maand gratis": one inserted word.
+            if size >= 2 and start + size < len(forms):
                 window = forms[start:start + size + 1]
-                if not _plausible(window[0], alias.tokens[0]) or not _plausible(window[-1], alias.tokens[-1]):
-                    continue
-                for skip in range(1, size):
-                    score = _window_matches(window[:skip] + window[skip + 1:], alias.tokens, threshold)
-                    if score:
-                        candidates.append((score - 5.0 + 5.0 * size, score - 5.0, start, start + size, alias.item, None))
-                        break
-        # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
-        glued = "".join(alias.tokens)
-        for width in (size - 1, size + 1):
-            if width < 1 or len(glued) < 5:
-                continue
-            for start in range(0, len(forms) - width + 1):
-                score = fuzz.ratio("".join(forms[start:start + width]), glued)
-                if score >= 92.0:
-                    candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
+                if _plausible(window[-1], alias.tokens[-1]):
+                    for skip in range(1, size):
+                        score = _window_matches(window[:skip] + window[skip + 1:], alias.tokens, threshold)
+                        if score:
+                            candidates.append((score - 5.0 + 5.0 * size, score - 5.0, start, start + size, alias.item, None))
+                            break
+            # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
+            glued = alias.glued
+            if len(glued) >= 5:
+                for width in (size - 1, size + 1):
+                    if width < 1 or start + width > len(forms):
+                        continue
+                    score = fuzz.ratio("".join(forms[start:start + width]), glued)
+                    if score >= 92.0:
+                        candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
     for position, form in enumerate(forms):
         for item, token in distinctive.get(form[:1], []):
             score = token_similarity(form, token)
@@ -217,7 +224,7 @@ def find_mentions(
 @functools.lru_cache(maxsize=256)
 def _item_index(
     items: tuple[PromisedItem, ...], keys: tuple[object, ...]
-) -> tuple[tuple[_Alias, ...], dict[str, list[tuple[PromisedItem, str]]]]:
+) -> tuple[tuple[_Alias, ...], dict[str, list[tuple[PromisedItem, str]]], dict[str, list[_Alias]]]:
     """Tokenize the labels and aliases of a campaign's items once, not once per comment.
 
     `keys` is part of the cache key because PromisedItem equality ignores `key`: without it, a
@@ -229,7 +236,11 @@ def _item_index(
         for text in (item.label, *item.aliases)
         if (tokens := _label_tokens(text))
     )
-    return aliases, _distinctive_tokens(items)
+    by_letter: dict[str, list[_Alias]] = {}
+    for alias in aliases:
+        for letter in {alias.tokens[0][:1], alias.tokens[0][1:2]}:
+            by_letter.setdefault(letter, []).append(alias)
+    return aliases, _distinctive_tokens(items), by_letter
 
 
 def _distinctive_tokens(items: Sequence[PromisedItem]) -> dict[str, list[tuple[PromisedItem, str]]]:

@@ -40,6 +40,30 @@ def _identifier() -> _Identifier:
     return _Identifier()
 
 
+@functools.cache
+def _function_words() -> dict[str, frozenset[str]]:
+    from .resources import load_json
+
+    words = {language: frozenset(load_json(f"lexicon_{language}.json")["stopwords"]) for language in LANGUAGES}
+    shared = frozenset.intersection(*words.values())
+    # Words that are also ordinary words of the other language ("door", "men") prove nothing.
+    ambiguous = frozenset({"door", "men", "ben", "ge", "u", "die", "dan", "hoe", "na", "go", "am", "had"})
+    return {language: stop - shared - ambiguous for language, stop in words.items()}
+
+
+def _clear_from_function_words(words: list[str]) -> str | None:
+    """Return a language when its function words alone settle it ("de", "het" vs "the", "and").
+
+    Most answers are settled this way, which spares loading and running the statistical
+    detector; anything mixed or unclear still goes to py3langid.
+    """
+    lists = _function_words()
+    counts = {language: sum(1 for w in words if w.lower() in lists[language]) for language in LANGUAGES}
+    ranked = sorted(counts.items(), key=lambda pair: pair[1], reverse=True)
+    (best, top), (_other, second) = ranked[0], ranked[1]
+    return best if top >= 2 and second == 0 else None
+
+
 def check_language(language: str | None) -> str | None:
     """Return the language argument if it is supported, raise InvalidInputError otherwise."""
     if language is None or language in LANGUAGES:
@@ -53,6 +77,9 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     words = _WORD_RE.findall(text)
     if not words:
         return fallback or DEFAULT_LANGUAGE
+    clear = _clear_from_function_words(words)
+    if clear is not None and (fallback is None or len(words) >= MIN_WORDS):
+        return clear
     guess, confidence = _identifier().classify(text)
     if fallback is not None and (len(words) < MIN_WORDS or confidence < MIN_CONFIDENCE):
         return fallback

@@ -134,7 +134,7 @@ def load_rules(language: str) -> RuleSet:
         p for p in exact
         if len(p) >= 5 and p.isalpha() and p not in set(data.get("no_fuzzy", []))
     ))
-    triggers = tuple(rule.cue | {phrase[0] for phrase in rule.cue_phrases} for rule in rules)
+    triggers = tuple(rule.cue for rule in rules)
     no_wildcard = frozenset(data.get("no_wildcard", ()))
     return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard)
 
@@ -222,11 +222,15 @@ def match_rules(tokens: Sequence[Token], language: str, portable_only: bool = Fa
     present = frozenset().union(*sentence_patterns.values()) if sentence_patterns else frozenset()
     hits: list[RuleHit] = []
     for rule, trigger in zip(ruleset.rules, ruleset.triggers):
-        if not trigger & present or (portable_only and not rule.portable):
+        if portable_only and not rule.portable:
+            continue
+        # Phrases only count when every one of their words occurs somewhere in the comment.
+        phrases = [p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p)]
+        if not (trigger & present or phrases):
             continue
         for clause_unit in clauses.values():
             cue_positions = [i for i in clause_unit if rule.cue & patterns[i]]
-            for phrase in rule.cue_phrases:
+            for phrase in phrases:
                 cue_positions += _phrase_positions(phrase, clause_unit, patterns, tokens)
             cue_positions = [
                 i for i in cue_positions

@@ -37,3 +37,18 @@ def test_nothing_known_defaults_to_dutch() -> None:
 def test_unsupported_language_argument_is_rejected() -> None:
     with pytest.raises(InvalidInputError):
         analyze_comment("Das Geschäft war geschlossen", language="de")
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("de code werkte niet bij het afrekenen", "nl"),
+        ("the code did not work at the desk", "en"),
+        ("Ontbijt was out of this world, alleen de kamer was wel erg klein", None),  # mixed
+        ("doors locked", None),  # "door" is no proof of Dutch
+    ],
+)
+def test_function_words_settle_only_clear_cases(words: str, expected: str | None) -> None:
+    from survey_app.analysis.language import _WORD_RE, _clear_from_function_words
+
+    assert _clear_from_function_words(_WORD_RE.findall(words)) == expected
