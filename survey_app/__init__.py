@@ -56,7 +56,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.views import api, auth, campaigns, dashboard, imports, survey
+    from survey_app.views import admin, api, auth, campaigns, dashboard, exports, imports, survey, unsubscribe
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -64,6 +64,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(survey.bp)
+    app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(exports.bp)
+    app.register_blueprint(admin.bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
 
 

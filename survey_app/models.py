@@ -271,6 +271,10 @@ class Invitation(db.Model):
     # First GET of the survey link: a click that is not yet an answer (mail scanners click too).
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Which sending run holds this invitation right now, and since when: two runs started at
+    # the same time claim disjoint invitations, and a run killed midway leaves a visible claim.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(String(500))
     message_id: Mapped[str | None] = mapped_column(String(255))
 
@@ -441,3 +445,37 @@ class Flag(db.Model):
     verdict: Mapped[CampaignVerdict | None] = relationship()
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
     resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+
+class Suppression(db.Model):
+    """An address that must never be invited again (after erasure or a permanent opt-out).
+
+    Only a keyed hash of the normalized email is kept, so the list cannot be read back as
+    addresses, yet an import or webhook can still recognise the person.
+    """
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(db.Model):
+    """Who did what to which record, and when; never the personal data itself."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_subject", "subject_type", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # "cli" or "system" when no signed-in user acted.
+    actor_label: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(60))
+    subject_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    actor: Mapped[User | None] = relationship()

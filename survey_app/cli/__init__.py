@@ -12,7 +12,7 @@ from importlib import import_module
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-COMMAND_MODULES = ("core", "campaigns", "ingest", "eligibility", "analysis")
+COMMAND_MODULES = ("core", "campaigns", "ingest", "eligibility", "invitations", "analysis", "exports", "privacy")
 
 
 def main() -> None:

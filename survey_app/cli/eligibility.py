@@ -30,7 +30,8 @@ def report_lines(report: EligibilityReport) -> list[str]:
     rows += [(f"  excluded: {label}", count) for label, count in report.excluded()]
     rows.append(("eligible", report.eligible))
     if report.cap is not None:
-        rows.append((f"  left out by the cap of {report.cap}", report.capped))
+        cap = f"  left out by the cap of {report.cap} ({report.invited_before} invited before)"
+        rows.append((cap, report.capped))
         rows.append(("selected", report.selected))
     width = max(len(label) for label, _count in rows)
     return [f"{label.ljust(width)}  {count:>9}" for label, count in rows]

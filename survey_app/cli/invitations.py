@@ -1,0 +1,7 @@
+"""Commands of the invitations feature."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
