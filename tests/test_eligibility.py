@@ -295,6 +295,8 @@ def test_the_cap_counts_the_invitations_the_campaign_has_already(app):
         for _ in range(4):
             factories.invitation(campaign, factories.customer(), sent_at=NOW - timedelta(days=1))
         assert len(eligible(campaign, seed=1)) == 6
+        report = eligibility_report(campaign.id, now=NOW)
+        assert (report.eligible, report.invited_before, report.capped, report.selected) == (20, 4, 14, 6)
         for _ in range(6):
             factories.invitation(campaign, factories.customer(), sent_at=NOW - timedelta(days=1))
         assert eligible(campaign, seed=1) == []

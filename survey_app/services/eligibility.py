@@ -74,6 +74,8 @@ class EligibilityReport:
     invited_recently: int
     eligible: int
     cap: int | None
+    # The campaign's invitations so far, to anyone: they count against the cap.
+    invited_before: int
     # Eligible customers the cap leaves out (0 without a cap).
     capped: int
 
@@ -182,6 +184,7 @@ def eligibility_report(
         **{name: counts.get(name, 0) for name, _label in REASONS},
         eligible=eligible,
         cap=rules.cap,
+        invited_before=rules.invited,
         capped=0 if room is None else max(0, eligible - room),
     )
 
