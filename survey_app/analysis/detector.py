@@ -74,8 +74,14 @@ def detect(
     # Customers mix languages ("SM700 out of stock op de dag van de launch"): the other
     # language's rules run too, on the same tokens.
     other = "en" if language == "nl" else "nl"
+    marks: dict[int, frozenset[str]] = {}
+    for matched in mentions:
+        if matched.mention.item is not None:
+            for index in range(matched.first, matched.last + 1):
+                marks[index] = marks.get(index, frozenset()) | {f"<{matched.mention.item.kind}>"}
     hits = [
-        hit for hit in [*match_rules(tokens, language), *match_rules(tokens, other, portable_only=True)]
+        hit for hit in [*match_rules(tokens, language, extra=marks),
+                        *match_rules(tokens, other, portable_only=True, extra=marks)]
         if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
     ]
     if all(hit.rule.needs_other_finding for hit in hits):

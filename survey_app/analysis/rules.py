@@ -9,7 +9,7 @@ must co-occur, and veto groups (idioms, announced closures). Patterns are lemmas
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -126,7 +126,7 @@ def load_rules(language: str) -> RuleSet:
         raise DataFileError(f"rules_{language}.json is malformed: {exc!r}") from exc
     for group in announced:
         all_patterns |= group
-    all_patterns.discard("<end>")
+    all_patterns -= {p for p in all_patterns if p.startswith("<")}
     exact = frozenset(p for p in all_patterns if "*" not in p)
     suffixes = tuple(sorted(p[1:] for p in all_patterns if p.startswith("*")))
     prefixes = tuple(sorted(p[:-1] for p in all_patterns if p.endswith("*") and not p.startswith("*")))
@@ -206,10 +206,22 @@ def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
     return negated if rule.negated else not negated
 
 
-def match_rules(tokens: Sequence[Token], language: str, portable_only: bool = False) -> list[RuleHit]:
-    """Return every rule hit in the tokens of one comment (only portable rules if asked)."""
+def match_rules(
+    tokens: Sequence[Token],
+    language: str,
+    portable_only: bool = False,
+    extra: Mapping[int, frozenset[str]] | None = None,
+) -> list[RuleHit]:
+    """Return every rule hit in the tokens of one comment (only portable rules if asked).
+
+    `extra` adds patterns to tokens: the detector marks the words that name a promised item
+    with "<offer>", "<product>", "<location>"... so a rule can say "WEEKEND20 werd niet
+    geaccepteerd" is about an offer without knowing the code.
+    """
     ruleset = load_rules(language)
     patterns = token_patterns(tokens, language)
+    if extra:
+        patterns = [found | extra.get(i, frozenset()) for i, found in enumerate(patterns)]
     words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
     clauses: dict[int, list[int]] = {}
     sentences: dict[int, list[int]] = {}
