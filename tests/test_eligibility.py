@@ -331,6 +331,8 @@ def test_a_campaign_is_found_by_key_or_id_and_ambiguity_is_refused(app):
         with pytest.raises(EligibilityError, match="no campaign"):
             find_campaign_id("nope")
         with pytest.raises(EligibilityError, match="no campaign"):
+            find_campaign_id("99999999999999999999")
+        with pytest.raises(EligibilityError, match="no campaign"):
             eligibility_report(third.id + 100)
 
 
@@ -429,6 +431,22 @@ def test_the_command_writes_the_csv_to_a_file(app, runner, tmp_path):
     assert "eligible" in result.output
     with target.open(newline="", encoding="utf-8") as stream:
         assert [row[1] for row in csv.reader(stream)] == ["email", "a@example.com"]
+
+
+def test_the_dry_run_shows_what_the_cap_leaves_out(app, runner):
+    with app.app_context():
+        campaign = factories.campaign(key="capped", invitation_cap=3)
+        past = datetime.now(UTC) - timedelta(days=10)
+        for _ in range(5):
+            clicker(campaign, past)
+        factories.invitation(campaign, factories.customer())
+        db.session.commit()
+    result = runner.invoke(args=["eligible", "--campaign", "capped", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.output.splitlines()]
+    assert ["eligible", "5"] in lines
+    assert ["left", "out", "by", "the", "cap", "of", "3", "(1", "invited", "before)", "3"] in lines
+    assert ["selected", "2"] in lines
 
 
 def test_the_command_reports_an_unknown_campaign(app, runner):

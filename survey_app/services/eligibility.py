@@ -42,6 +42,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("invited_recently", "invited recently for another campaign"),
 )
 ELIGIBLE = "eligible"
+MAX_CAMPAIGN_ID = 2**31 - 1
 # Invitations without a sent_at that will still go out; failed and cancelled ones never reached anyone.
 UNSENT_CONTACT_STATES = ("pending", "sending")
 
@@ -52,6 +53,8 @@ class EligibilityError(LookupError):
 
 @dataclass(frozen=True)
 class EligibleCustomer:
+    """What the CSV export and the invitation step need of an eligible customer."""
+
     id: int
     external_id: str | None
     email: str
@@ -120,7 +123,8 @@ def find_campaign_id(id_or_key: str) -> int:
     value = id_or_key.strip()
     by_key = db.session.execute(select(Campaign.id).where(Campaign.key == value)).scalar_one_or_none()
     by_id = None
-    if value.isdigit():
+    # ASCII digits that fit the id column; anything else can only be a key.
+    if value.isascii() and value.isdigit() and int(value) <= MAX_CAMPAIGN_ID:
         by_id = db.session.execute(select(Campaign.id).where(Campaign.id == int(value))).scalar_one_or_none()
     if by_key is not None and by_id is not None and by_key != by_id:
         raise EligibilityError(f"{value!r} is both the key of campaign {by_key} and the id of campaign {by_id}")
@@ -134,9 +138,8 @@ def eligible_customer_ids(
     campaign_id: int, *, now: datetime | None = None, seed: int = 0, contact_frequency_days: int | None = None
 ) -> list[int]:
     """Return the sorted ids of the customers to invite for a campaign, after its cap."""
-    return [customer.id for customer in eligible_customers(
-        campaign_id, now=now, seed=seed, contact_frequency_days=contact_frequency_days
-    )]
+    customers = eligible_customers(campaign_id, now=now, seed=seed, contact_frequency_days=contact_frequency_days)
+    return [customer.id for customer in customers]
 
 
 def eligible_customers(
