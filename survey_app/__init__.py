@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey_app.config import load_configuration
 
@@ -33,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from survey_app import auth, database
-    from survey_app.extensions import babel, csrf, db, login_manager, migrate
+    from survey_app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from survey_app.i18n import select_locale
     from flask_babel import get_locale
 
@@ -52,6 +53,11 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.globals["get_locale"] = lambda: str(get_locale())
     login_manager.init_app(app)
+    limiter.init_app(app)
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"], x_proto=app.config["PROXY_FIX_X_FOR"],
+        )
     auth.configure_login(login_manager)
 
 

@@ -52,5 +52,13 @@ REMEMBER_COOKIE_SAMESITE = "Lax"
 WTF_CSRF_TIME_LIMIT = None  # the token is bound to the session; a page left open still submits
 MAX_CONTENT_LENGTH = 20 * 1024 * 1024
 
+# Rate limits (Flask-Limiter). Counters live in memory per process unless a shared storage is
+# configured, e.g. "redis://127.0.0.1:6379/1" when several workers serve the app.
+RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_ENABLED = True
+RATELIMIT_HEADERS_ENABLED = True
+# How many reverse proxies in front of the app set X-Forwarded-For / -Proto (0: none trusted).
+PROXY_FIX_X_FOR = 0
+
 # Logging: "text" or "json".
 LOG_FORMAT = "text"

@@ -1,6 +1,8 @@
 """Extension objects, created unbound and initialised by the app factory."""
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,3 +29,6 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()
+# The client address comes from request.remote_addr, which ProxyFix sets from X-Forwarded-For
+# only for the configured number of trusted proxies (PROXY_FIX_X_FOR), so clients cannot spoof it.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
