@@ -62,7 +62,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from survey_app.views import admin, api, auth, campaigns, dashboard, exports, imports, survey, unsubscribe
+    from survey_app.views import (
+        admin, api, auth, campaigns, dashboard, exports, imports, privacy, survey, unsubscribe,
+    )
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
@@ -73,6 +75,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(unsubscribe.bp)
     app.register_blueprint(exports.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(privacy.bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
 
 

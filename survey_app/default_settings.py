@@ -38,6 +38,12 @@ CONVERSION_WINDOW_HOURS = 72
 CONTACT_FREQUENCY_DAYS = 90
 INVITATION_EXPIRY_DAYS = 14
 
+# Event ingestion: the largest webhook batch, how far a signed timestamp may be off, and the
+# zone of export dates that carry no offset.
+WEBHOOK_MAX_BATCH = 1000
+WEBHOOK_TIMESTAMP_TOLERANCE = 300
+EVENTS_DEFAULT_TIMEZONE = "Europe/Amsterdam"
+
 # Campaign verdicts: flag when the Wilson lower bound of the share of respondents reporting a
 # broken promise is above the threshold, given at least this many respondents.
 VERDICT_THRESHOLD = 0.10
