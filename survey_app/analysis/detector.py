@@ -84,6 +84,8 @@ def detect(
                         *match_rules(tokens, other, portable_only=True, extra=marks)]
         if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
     ]
+    if any(not hit.rule.fallback for hit in hits):
+        hits = [hit for hit in hits if not hit.rule.fallback]
     if all(hit.rule.needs_other_finding for hit in hits):
         hits = []
     candidates: list[tuple[str, float, tuple[int, ...], str]] = []

@@ -46,6 +46,8 @@ class Rule:
     portable: bool = False
     # Only counts when another finding backs it up (a "the mail said open" next to a closure).
     needs_other_finding: bool = False
+    # A weak reading (sarcasm, "turned out") that only counts when no other rule explains the comment.
+    fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def load_rules(language: str) -> RuleSet:
                 not_followed_by=frozenset(raw.get("not_followed_by", ())),
                 portable=bool(raw.get("portable", False)),
                 needs_other_finding=bool(raw.get("needs_other_finding", False)),
+                fallback=bool(raw.get("fallback", False)),
             ))
             all_patterns |= cue
             for singles, phrases in groups:

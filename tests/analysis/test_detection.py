@@ -128,3 +128,24 @@ def test_model_findings_carry_a_span_and_their_source() -> None:
         start, end = finding.span
         assert 0 <= start < end <= len(result.text)
         assert finding.source in ("rule", "model")
+
+
+FREE_DAY = PromisedItem(kind="offer", label="Gratis huurdag", aliases=("gratis dag", "free day"))
+
+
+def test_sarcasm_about_a_promised_offer_is_a_broken_offer() -> None:
+    result = analyze_comment("gratis dag 😂😂 goeie grap", language="nl", promised_items=[FREE_DAY], config=RULES_ONLY)
+    assert [(f.category, f.item) for f in result.findings] == [("offer_not_honoured", FREE_DAY)]
+
+
+def test_sarcasm_gives_way_to_a_concrete_failure() -> None:
+    result = analyze_comment("gratis dag, ja ja. De vestiging was gewoon dicht", language="nl",
+                             promised_items=[FREE_DAY], config=RULES_ONLY)
+    assert result.categories == ("closed_location",)
+
+
+def test_an_offer_named_by_its_code_is_context_for_offer_rules() -> None:
+    code = PromisedItem(kind="offer", label="GRATISVERZENDING", aliases=("verzendcode",))
+    result = analyze_comment("GRATISVERZENDING werkte niet bij mijn eerste bestelling", language="nl",
+                             promised_items=[code], config=RULES_ONLY)
+    assert [(f.category, f.item) for f in result.findings] == [("offer_not_honoured", code)]
