@@ -18,15 +18,19 @@ from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
 
 # Which kinds of promised item a category is about, most likely first.
+# (An out-of-stock complaint names a location only when the same clause does: "Rotterdam CS
+# had no cars left" happened there; a branch named elsewhere in the comment is not the point.)
 CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
     "closed_location": ("location",),
     "offer_not_honoured": ("offer",),
-    "out_of_stock": ("product",),
+    "out_of_stock": ("product", "location"),
     "price_mismatch": ("price", "product"),
     "link_or_site_broken": ("other",),
     "wrong_information": ("date", "location", "offer", "price"),
     "other": ("offer", "product"),
 }
+
+_SAME_CLAUSE_ONLY = frozenset({("out_of_stock", "location")})
 
 PRICE_CONTEXT = frozenset(
     """
@@ -279,6 +283,8 @@ def _items_for(
         same_clause = [m for m in of_kind if tokens[m.first].clause == clause]
         if same_clause:
             return list({id(m.mention.item): m.mention.item for m in same_clause}.values())
+        if (category, kind) in _SAME_CLAUSE_ONLY:
+            continue
         same_sentence = [m for m in of_kind if tokens[m.first].sentence == sentence]
         if same_sentence:
             return [min(same_sentence, key=lambda m: abs(m.first - anchor)).mention.item]
