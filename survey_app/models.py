@@ -29,23 +29,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from survey_app.analysis.types import CATEGORIES as FINDING_CATEGORIES
+from survey_app.analysis.types import ITEM_KINDS, LANGUAGES
 from survey_app.extensions import db
 
-LANGUAGES = ("nl", "en")
 CHANNELS = ("email", "sms", "push", "social", "web", "print", "other")
 CAMPAIGN_STATUSES = ("draft", "active", "closed")
-ITEM_KINDS = ("location", "offer", "product", "price", "date", "other")
 EVENT_TYPES = ("sent", "opened", "clicked", "converted", "bounced", "unsubscribed")
 INVITATION_STATES = ("pending", "sending", "sent", "failed", "cancelled")
-FINDING_CATEGORIES = (
-    "closed_location",
-    "offer_not_honoured",
-    "out_of_stock",
-    "price_mismatch",
-    "link_or_site_broken",
-    "wrong_information",
-    "other",
-)
 SEVERITIES = ("none", "low", "medium", "high")
 FLAG_STATES = ("open", "acknowledged", "resolved")
 ROLES = ("researcher", "admin")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable, Literal
+from typing import Hashable, Literal, get_args
 
 ItemKind = Literal["location", "offer", "product", "price", "date", "other"]
-ITEM_KINDS: tuple[str, ...] = ("location", "offer", "product", "price", "date", "other")
+ITEM_KINDS: tuple[str, ...] = get_args(ItemKind)
 
 Category = Literal[
     "closed_location",
@@ -17,18 +17,10 @@ Category = Literal[
     "wrong_information",
     "other",
 ]
-CATEGORIES: tuple[str, ...] = (
-    "closed_location",
-    "offer_not_honoured",
-    "out_of_stock",
-    "price_mismatch",
-    "link_or_site_broken",
-    "wrong_information",
-    "other",
-)
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 Language = Literal["nl", "en"]
-LANGUAGES: tuple[str, ...] = ("nl", "en")
+LANGUAGES: tuple[str, ...] = get_args(Language)
 
 Span = tuple[int, int]
 """Start and end offsets into the original (un-normalized) comment text."""

@@ -201,11 +201,7 @@ def save_campaign(data: CampaignData, campaign: Campaign | None = None) -> Campa
     for name in CAMPAIGN_FIELDS:
         setattr(campaign, name, getattr(data, name))
     db.session.add(campaign)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise CampaignError([f"a campaign with key {data.key!r} exists already"]) from None
+    _commit(f"a campaign with key {data.key!r} exists already")
     return campaign
 
 
@@ -215,12 +211,17 @@ def save_item(campaign: Campaign, data: ItemData, item: PromisedItem | None = No
         item = PromisedItem(campaign=campaign, position=len(campaign.items))
     _apply_item(item, data)
     db.session.add(item)
+    _commit(f"this campaign already has an item labelled {data.label!r}")
+    return item
+
+
+def _commit(conflict: str) -> None:
+    """Commit, turning a uniqueness conflict into a CampaignError that names it."""
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        raise CampaignError([f"this campaign already has an item labelled {data.label!r}"]) from None
-    return item
+        raise CampaignError([conflict]) from None
 
 
 def delete_item(item: PromisedItem) -> None:
