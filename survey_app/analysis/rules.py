@@ -240,7 +240,7 @@ def match_rules(
         if portable_only and not rule.portable:
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
-        phrases = [p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p)]
+        phrases = tuple(p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p))
         if not (trigger & present or phrases):
             continue
         for clause_unit in clauses.values():
@@ -264,7 +264,7 @@ def match_rules(
             elif rule.scope == "sentence":
                 context_unit = sentences[sentence]
             else:
-                context_unit = words
+                context_unit = words  # scope "comment"
             evidence: list[int] = []
             satisfied = True
             for singles, phrases in zip(rule.context, rule.context_phrases):

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from .errors import InvalidInputError
+from .errors import AnalysisError, InvalidInputError
 from .types import Sentiment
 
 
@@ -35,14 +35,16 @@ class PatternAnalyzer:
     def __init__(self, language: str) -> None:
         from . import _pattern
 
-        if language == "en":
-            self._sentiment = _pattern.english_sentiment()
-            self.name = "textblob.PatternAnalyzer"
-        elif language == "nl":
-            self._sentiment = _pattern.dutch_sentiment()
-            self.name = "textblob_nl.PatternAnalyzer"
-        else:
+        if language not in ("en", "nl"):
             raise InvalidInputError(f"no Pattern lexicon for language {language!r}")
+        self.name = "textblob.PatternAnalyzer" if language == "en" else "textblob_nl.PatternAnalyzer"
+        try:
+            self._sentiment = _pattern.english_sentiment() if language == "en" else _pattern.dutch_sentiment()
+        except (AnalysisError, ImportError, AttributeError, OSError):
+            # A TextBlob release that moved its internals: use the packages the normal (slow
+            # to import) way rather than fail.
+            official = EnglishPatternAnalyzer() if language == "en" else DutchPatternAnalyzer()
+            self._sentiment = official.analyze
 
     def analyze(self, text: str) -> tuple[float, float]:
         """Return polarity and subjectivity from the language's Pattern lexicon."""

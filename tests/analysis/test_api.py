@@ -42,7 +42,12 @@ def test_every_category_is_exported() -> None:
         "closed_location", "offer_not_honoured", "out_of_stock", "price_mismatch",
         "link_or_site_broken", "wrong_information", "other",
     }
-    assert {"analyze_comment", "PromisedItem", "ANALYZER_VERSION", "CATEGORIES"} <= set(analysis.__all__)
+    assert {
+        "analyze_comment", "PromisedItem", "ANALYZER_VERSION", "CATEGORIES",
+        "nps_summary", "distinctive_terms", "campaign_verdict",
+    } <= set(analysis.__all__)
+    for name in analysis.__all__:
+        assert hasattr(analysis, name)
 
 
 @pytest.mark.parametrize("score", [-1, 11, 3.5, True, "7"])
