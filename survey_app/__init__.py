@@ -63,7 +63,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from survey_app.views import (
-        admin, api, auth, campaigns, dashboard, exports, imports, privacy, survey, unsubscribe,
+        admin, api, auth, campaigns, dashboard, exports, health, imports, privacy, survey, unsubscribe,
     )
 
     app.register_blueprint(auth.bp)
@@ -76,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exports.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(privacy.bp)
+    app.register_blueprint(health.bp)
     app.add_url_rule("/", endpoint="index", view_func=dashboard.index)
 
 

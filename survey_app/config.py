@@ -25,6 +25,8 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
 
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    if app.config["DEPLOYMENT"] == "production":
+        refuse_insecure_production(app.config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
     base_url = str(app.config["BASE_URL"]).rstrip("/")
@@ -35,6 +37,30 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["PREFERRED_URL_SCHEME"] = "https"
     if not app.config.get("MAIL_OUTBOX_DIR"):
         app.config["MAIL_OUTBOX_DIR"] = os.path.join(app.instance_path, "outbox")
+
+
+class InsecureConfiguration(RuntimeError):
+    """A production configuration that would run with a known weakness."""
+
+
+def refuse_insecure_production(config: dict[str, Any]) -> None:
+    """Stop a production start that has no configured secret, debug on, or plain-http links."""
+    problems = []
+    if not config.get("SECRET_KEY"):
+        problems.append(
+            "SURVEY_APP_SECRET_KEY is not set; every server must share one configured key "
+            "(generate one with: python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    elif len(str(config["SECRET_KEY"])) < 32:
+        problems.append("SURVEY_APP_SECRET_KEY is shorter than 32 characters")
+    if config.get("DEBUG"):
+        problems.append("debug mode is on; it exposes an interactive debugger")
+    if not str(config.get("BASE_URL", "")).startswith("https://"):
+        problems.append(f"SURVEY_APP_BASE_URL is {config.get('BASE_URL')!r}; emailed links must use https://")
+    if problems:
+        raise InsecureConfiguration(
+            "Refusing to start in production (SURVEY_APP_DEPLOYMENT=production):\n- " + "\n- ".join(problems)
+        )
 
 
 def database_uri(app: Flask) -> str:

@@ -5,6 +5,10 @@ Every setting can be overridden in instance/config.py or by an environment varia
 SURVEY_APP_<SETTING> (values are parsed as JSON when they can be, so "true" and "25" work).
 """
 
+# "production" makes startup refuse a configuration without a configured SECRET_KEY, with
+# DEBUG on, or with a plain-http BASE_URL.
+DEPLOYMENT = "development"
+
 # Database: None means a SQLite file in the instance folder (see survey_app.db_config).
 DATABASE_URL = None
 SQLALCHEMY_ENGINE_OPTIONS: dict = {}

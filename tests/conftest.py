@@ -18,6 +18,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
 
+import survey_app.models  # noqa: F401 - registers every table on db.metadata before any schema is built
 from survey_app import create_app
 from survey_app.extensions import db
 
