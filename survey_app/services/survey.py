@@ -3,6 +3,7 @@ store exactly one answer per invitation however often, and however concurrently,
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -16,11 +17,13 @@ from sqlalchemy.orm import selectinload
 from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import Invitation, Response, utcnow
+from survey_app.services import analysis
 from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
 
 SCORE_PATTERN = re.compile(r"(?:10|[0-9])")
 MAX_COMMENT_LENGTH = 2000
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,%d}" % MAX_TOKEN_LENGTH)
+log = logging.getLogger(__name__)
 
 
 class LinkState(Enum):
@@ -125,3 +128,16 @@ def store_answer(invitation: Invitation, score: int, comment: str, language: str
     )
     db.session.commit()
     return response_id
+
+
+def request_analysis(response_id: int) -> None:
+    """Analyse a stored or changed answer; a failure is logged and never reaches the respondent.
+
+    Inline for now: one answer plus its campaign's verdict takes milliseconds (docs/survey.md).
+    Once survey_app.jobs exists this becomes jobs.dispatch(jobs.analyze_response, response_id),
+    which queues the work when a broker is configured.
+    """
+    try:
+        analysis.analyze_one(response_id)
+    except Exception:  # noqa: BLE001 - the answer is stored; `survey-app analyze` catches up later
+        log.exception("analysis of response %s failed; `survey-app analyze` will retry it", response_id)

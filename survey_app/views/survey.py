@@ -3,23 +3,58 @@ privacy statement. GET never stores an answer; only a POST does."""
 
 from __future__ import annotations
 
-import logging
-
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from survey_app.extensions import csrf
+from survey_app.extensions import csrf, limiter
 from survey_app.forms.survey import AnswerForm
 from survey_app.models import Invitation
-from survey_app.services import analysis, survey
+from survey_app.services import survey
 from survey_app.services.survey import AnswerError, LinkState
 
 bp = Blueprint("survey", __name__)
 # The answer form checks its own CSRF token (AnswerForm is a FlaskForm), so a failed check can
 # re-render the page with the typed text kept, instead of the global handler's bare 400 page.
 csrf.exempt(bp)
-log = logging.getLogger(__name__)
+
+# Every request that looks a token up counts against its client address (request.remote_addr,
+# which ProxyFix takes from X-Forwarded-For only for PROXY_FIX_X_FOR trusted proxies). The
+# general budget is generous, for customers behind one shared address; failed lookups, the
+# signature of someone guessing tokens, have a much smaller budget of their own.
+DEFAULT_RATE_LIMIT = "60 per minute"
+DEFAULT_BAD_LINK_RATE_LIMIT = "10 per minute"
+
+
+def link_rate_limit() -> str:
+    """Return the configured budget for survey link requests per client address."""
+    return str(current_app.config.get("SURVEY_RATE_LIMIT", DEFAULT_RATE_LIMIT))
+
+
+def bad_link_rate_limit() -> str:
+    """Return the configured budget for failed link lookups per client address."""
+    return str(current_app.config.get("SURVEY_BAD_LINK_RATE_LIMIT", DEFAULT_BAD_LINK_RATE_LIMIT))
+
+
+def is_bad_link(response: Response) -> bool:
+    """Tell whether a response answered an unknown, malformed or expired link."""
+    return response.status_code in (404, 410)
+
+
+# Shared scopes: the survey page and its thank-you page draw on the same two budgets.
+limit_link_lookups = limiter.shared_limit(link_rate_limit, scope="survey-link")
+limit_bad_links = limiter.shared_limit(bad_link_rate_limit, scope="survey-bad-link", deduct_when=is_bad_link)
+
+
+@bp.errorhandler(TooManyRequests)
+def too_many_requests(error: TooManyRequests) -> tuple[str, int]:
+    """Answer a spent budget with the survey's own page, without looking the token up."""
+    # The limit is checked before the view, and looking up the invitation's language would
+    # spend the database time the limit protects: only ?lang= or the browser's language count.
+    if request.args.get("lang") in current_app.config["LANGUAGES"]:
+        g.locale = request.args["lang"]
+    return render_template("survey/busy.html"), 429
 
 
 def choose_language(invitation: Invitation | None) -> str:
@@ -44,6 +79,8 @@ def open_invitation(token: str) -> Invitation:
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
+@limit_link_lookups
+@limit_bad_links
 def answer(token: str) -> str | Response | tuple[str, int]:
     invitation = open_invitation(token)
     form = AnswerForm()
@@ -78,10 +115,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
     if error is not None:
         return render_page(invitation, form, score, error), 400
     response_id = survey.store_answer(invitation, score, comment, g.locale)
-    try:
-        analysis.analyze_one(response_id)
-    except Exception:  # noqa: BLE001 - the answer is stored; `survey-app analyze` catches up later
-        log.exception("analysis of response %s failed; it will be retried by survey-app analyze", response_id)
+    survey.request_analysis(response_id)
     return redirect(url_for(".thanks", token=token, lang=g.locale))
 
 
@@ -93,6 +127,8 @@ def render_page(invitation: Invitation, form: AnswerForm, score: int | None, err
 
 
 @bp.get("/s/<token>/thanks")
+@limit_link_lookups
+@limit_bad_links
 def thanks(token: str) -> str:
     invitation = open_invitation(token)
     if invitation.response is None:
