@@ -226,66 +226,90 @@ def match_rules(
     if extra:
         patterns = [found | extra.get(i, frozenset()) for i, found in enumerate(patterns)]
     words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
+    # Where each pattern occurs: rules then look up their cues instead of scanning every token.
+    index: dict[str, list[int]] = {}
     clauses: dict[int, list[int]] = {}
-    sentences: dict[int, list[int]] = {}
+    sentence_sets: dict[int, set[str]] = {}
     for i in words:
-        clauses.setdefault(tokens[i].clause, []).append(i)
-        sentences.setdefault(tokens[i].sentence, []).append(i)
-    sentence_patterns = {
-        key: frozenset().union(*(patterns[i] for i in unit)) for key, unit in sentences.items()
-    }
-    present = frozenset().union(*sentence_patterns.values()) if sentence_patterns else frozenset()
+        token = tokens[i]
+        clauses.setdefault(token.clause, []).append(i)
+        sentence_sets.setdefault(token.sentence, set()).update(patterns[i])
+        for pattern in patterns[i]:
+            index.setdefault(pattern, []).append(i)
+    sentence_patterns = {key: frozenset(value) for key, value in sentence_sets.items()}
+    present = frozenset(index)
+    order = {i: k for k, i in enumerate(words)}
+
+    def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
+        at_end = phrase[-1] == "<end>"
+        parts = phrase[:-1] if at_end else phrase
+        starts = []
+        for i in index.get(parts[0], ()):
+            k = order[i]
+            window = words[k:k + len(parts)]
+            if len(window) < len(parts) or tokens[window[-1]].clause != tokens[i].clause:
+                continue
+            if not all(part in patterns[j] for part, j in zip(parts[1:], window[1:], strict=True)):
+                continue
+            if at_end and k + len(parts) < len(words):
+                following = tokens[words[k + len(parts)]]
+                if following.clause == tokens[i].clause and following.lower not in _END_FOLLOWERS:
+                    continue
+            starts.append(i)
+        return starts
+
     hits: list[RuleHit] = []
-    for rule, trigger in zip(ruleset.rules, ruleset.triggers):
+    for rule, trigger in zip(ruleset.rules, ruleset.triggers, strict=True):
         if portable_only and not rule.portable:
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
-        phrases = tuple(p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p))
-        if not (trigger & present or phrases):
+        cue_phrases = [p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p)]
+        singles = trigger & present
+        if not (singles or cue_phrases):
             continue
-        for clause_unit in clauses.values():
-            cue_positions = [i for i in clause_unit if rule.cue & patterns[i]]
-            for phrase in phrases:
-                cue_positions += _phrase_positions(phrase, clause_unit, patterns, tokens)
-            cue_positions = [
-                i for i in cue_positions
-                if _negation_ok(rule, tokens[i], language) and not _followed_by(tokens, i, rule.not_followed_by)
-            ]
-            if not cue_positions:
-                continue
-            sentence = tokens[clause_unit[0]].sentence
+        cues = {i for pattern in singles for i in index[pattern]}
+        for phrase in cue_phrases:
+            cues.update(phrase_starts(phrase))
+        by_clause: dict[int, list[int]] = {}
+        for i in sorted(cues):
+            if _negation_ok(rule, tokens[i], language) and not _followed_by(tokens, i, rule.not_followed_by):
+                by_clause.setdefault(tokens[i].clause, []).append(i)
+        for clause, cue_positions in by_clause.items():
+            cue = cue_positions[0]
+            sentence = tokens[cue].sentence
             in_sentence = sentence_patterns[sentence]
             if any(group <= in_sentence for group in rule.unless):
                 continue
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
-            if rule.scope == "clause":
-                context_unit = clause_unit
-            elif rule.scope == "sentence":
-                context_unit = sentences[sentence]
-            else:
-                context_unit = words  # scope "comment"
             evidence: list[int] = []
-            satisfied = True
-            for singles, phrases in zip(rule.context, rule.context_phrases):
-                found = [i for i in context_unit if singles & patterns[i] and i not in cue_positions]
-                for phrase in phrases:
-                    found += _phrase_positions(phrase, context_unit, patterns, tokens)
+            for group_singles, group_phrases in zip(rule.context, rule.context_phrases, strict=True):
+                found = [i for pattern in group_singles & present for i in index[pattern]]
+                for phrase in group_phrases:
+                    if all(w == "<end>" or w in present for w in phrase):
+                        found += phrase_starts(phrase)
+                found = [
+                    i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
+                ]
                 if not found:
-                    satisfied = False
                     break
-                cue = cue_positions[0]
                 evidence.append(min(found, key=lambda i: abs(i - cue)))
-            if not satisfied:
-                continue
-            cue = cue_positions[0]
-            positions = {cue, *evidence}
-            if rule.negated:
-                negators = [i for i in clause_unit if is_negator(tokens[i].lower, language) is not None]
-                if negators:
-                    positions.add(min(negators, key=lambda i: abs(i - cue)))
-            hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
+            else:
+                positions = {cue, *evidence}
+                if rule.negated:
+                    negators = [i for i in clauses[clause] if is_negator(tokens[i].lower, language) is not None]
+                    if negators:
+                        positions.add(min(negators, key=lambda i: abs(i - cue)))
+                hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
     return _resolve(hits)
+
+
+def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:
+    if scope == "clause":
+        return token.clause == clause
+    if scope == "sentence":
+        return token.sentence == sentence
+    return True  # "comment"
 
 
 def _resolve(hits: list[RuleHit]) -> list[RuleHit]:
