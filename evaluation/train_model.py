@@ -72,32 +72,45 @@ def targets(rows: list[dict[str, Any]]) -> np.ndarray:
     return y
 
 
-def fit(rows: list[dict[str, Any]], c: float, min_df: int, prune: float) -> dict[str, Any]:
-    """Fit the vectorizers and one classifier per label; return the exportable dict."""
-    texts = [model_text(row) for row in rows]
-    y = targets(rows)
+def fit_estimators(
+    texts: list[str], y: np.ndarray, c: float, min_df: int
+) -> tuple[TfidfVectorizer, TfidfVectorizer, list[LogisticRegression | None]]:
+    """Fit the two vectorizers and one classifier per label (None for a label never seen)."""
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=min_df, sublinear_tf=True, lowercase=True)
     word = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=min_df, sublinear_tf=True,
                            lowercase=True, token_pattern=WORD_PATTERN)
-    blocks = [char.fit_transform(texts), word.fit_transform(texts)]
     from scipy.sparse import hstack
 
-    x = hstack(blocks).tocsr()
-    weights: dict[str, list[list[float]]] = {}
-    intercepts: dict[str, float] = {}
-    for column, label in enumerate(LABELS):
+    x = hstack([char.fit_transform(texts), word.fit_transform(texts)]).tocsr()
+    classifiers: list[LogisticRegression | None] = []
+    for column in range(y.shape[1]):
         target = y[:, column]
-        if target.sum() == 0:
-            weights[label] = []
-            intercepts[label] = -10.0
+        if target.sum() == 0 or target.sum() == len(target):
+            classifiers.append(None)
             continue
         classifier = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
         classifier.fit(x, target)
+        classifiers.append(classifier)
+    return char, word, classifiers
+
+
+def export(
+    char: TfidfVectorizer, word: TfidfVectorizer, classifiers: list[LogisticRegression | None],
+    labels: tuple[str, ...], prune: float, note: str,
+) -> dict[str, Any]:
+    """Write fitted estimators in the format survey_app.analysis.model reads."""
+    weights: dict[str, list[list[float]]] = {}
+    intercepts: dict[str, float] = {}
+    for label, classifier in zip(labels, classifiers, strict=True):
+        if classifier is None:
+            weights[label] = []
+            intercepts[label] = -10.0
+            continue
         coef = classifier.coef_[0]
         # Drop near-zero weights: they change no decision and would only bloat the file.
         keep = np.flatnonzero(np.abs(coef) >= prune)
-        weights[label] = [[int(i), round(float(coef[i]), 4)] for i in keep]
-        intercepts[label] = round(float(classifier.intercept_[0]), 4)
+        weights[label] = [[int(i), round(float(coef[i]), 6)] for i in keep]
+        intercepts[label] = round(float(classifier.intercept_[0]), 6)
     vectorizers = []
     for vectorizer in (char, word):
         terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
@@ -107,25 +120,35 @@ def fit(rows: list[dict[str, Any]], c: float, min_df: int, prune: float) -> dict
             "sublinear_tf": True,
             "token_pattern": WORD_PATTERN if vectorizer.analyzer == "word" else None,
             "terms": terms,
-            "idf": [round(float(v), 5) for v in vectorizer.idf_],
+            "idf": [round(float(v), 6) for v in vectorizer.idf_],
         })
     return {
         "format": 1,
-        "trained_on": f"evaluation/train ({len(rows)} rows)",
-        "labels": list(LABELS),
+        "trained_on": note,
+        "labels": list(labels),
         "vectorizers": vectorizers,
         "weights": weights,
         "intercepts": intercepts,
         "language_prefix": False,
-        "params": {"C": c, "min_df": min_df, "prune": prune},
     }
+
+
+def fit(rows: list[dict[str, Any]], c: float, min_df: int, prune: float) -> dict[str, Any]:
+    """Fit on labelled rows and return the exportable dict."""
+    texts = [model_text(row) for row in rows]
+    char, word, classifiers = fit_estimators(texts, targets(rows), c, min_df)
+    exported = export(char, word, classifiers, LABELS, prune, f"evaluation/train ({len(rows)} rows)")
+    exported["params"] = {"C": c, "min_df": min_df, "prune": prune}
+    return exported
 
 
 def f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def evaluate(rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig) -> dict[str, float]:
+def evaluate(
+    rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig
+) -> dict[str, float]:
     counts = {label: [0, 0, 0] for label in LABELS}
     item_hits = item_total = 0
     for row in rows:
@@ -193,7 +216,8 @@ def main() -> int:
     exported = fit(rows, args.C, args.min_df, args.prune)
     OUTPUT.write_text(json.dumps(exported, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     size = OUTPUT.stat().st_size
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({size / 1e6:.2f} MB, {sum(len(v['terms']) for v in exported['vectorizers'])} features)")
+    features = sum(len(v["terms"]) for v in exported["vectorizers"])
+    print(f"wrote {OUTPUT.relative_to(ROOT)} ({size / 1e6:.2f} MB, {features} features)")
     return 0
 
 

@@ -1,0 +1,74 @@
+"""The pure-Python model runtime reproduces scikit-learn's probabilities exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from survey_app.analysis.model import load_model, model_from_dict, predict
+
+TRAIN_MODEL = Path(__file__).resolve().parents[2] / "evaluation" / "train_model.py"
+
+TEXTS = [
+    "De kortingscode werkte niet bij het afrekenen",
+    "Alle vestigingen waren dicht | alle vestiging zijn dicht",
+    "Prima service, snel geholpen",
+    "The discount code didn't work at checkout",
+    "Sold out on launch day, again",
+    "Great staff, the car was clean",
+    "link in de mail = 404",
+    "Niks aan de hand, alles ging goed",
+]
+LABELS = [1, 1, 0, 1, 1, 0, 1, 0]
+
+
+@pytest.fixture(scope="module")
+def train_model():  # type: ignore[no-untyped-def]
+    pytest.importorskip("sklearn")
+    spec = importlib.util.spec_from_file_location("train_model_under_test", TRAIN_MODEL)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runtime_probabilities_equal_scikit_learn(train_model) -> None:  # type: ignore[no-untyped-def]
+    from scipy.sparse import hstack
+
+    y = np.array([[label, 1 - label] for label in LABELS])
+    char, word, classifiers = train_model.fit_estimators(TEXTS, y, c=4.0, min_df=1)
+    exported = train_model.export(char, word, classifiers, ("a", "b"), prune=0.0, note="test")
+    model = model_from_dict(exported)
+    probes = [*TEXTS, "de code werkte weer niet", "Totally unrelated words here", ""]
+    x = hstack([char.transform(probes), word.transform(probes)]).tocsr()
+    for row, text in enumerate(probes):
+        ours = model.predict(text, "nl")
+        for label, classifier in zip(("a", "b"), classifiers, strict=True):
+            expected = classifier.predict_proba(x[row])[0, 1]
+            # Weights are exported with six decimals.
+            assert ours[label] == pytest.approx(expected, abs=1e-4), (text, label)
+
+
+def test_packaged_model_covers_every_label() -> None:
+    model = load_model()
+    assert model.labels[0] == "broken_promise"
+    assert len(model.labels) == 8
+    probabilities = predict("De kortingscode werkte niet", "nl")
+    assert set(probabilities) == set(model.labels)
+    assert all(0.0 <= p <= 1.0 for p in probabilities.values())
+
+
+def test_packaged_model_separates_an_obvious_failure_from_praise() -> None:
+    failure = predict("de kortingscode werkte niet, toch verzendkosten betaald", "nl")["broken_promise"]
+    praise = predict("super vriendelijk personeel, snel geholpen", "nl")["broken_promise"]
+    assert failure > praise
+
+
+def test_packaged_model_is_small() -> None:
+    path = Path(__file__).resolve().parents[2] / "survey_app" / "analysis" / "data" / "model.json"
+    assert path.stat().st_size < 5_000_000
