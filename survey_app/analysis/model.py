@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataFileError
-from .resources import has_data_file, load_json
+from .resources import has_data_file, read_json
 
 MODEL_FILE = "model.json"
 
@@ -148,7 +148,8 @@ def model_from_dict(data: dict[str, Any]) -> LinearTextModel:
 @functools.cache
 def load_model() -> LinearTextModel:
     """Read the packaged model once per process."""
-    return model_from_dict(load_json(MODEL_FILE))
+    # read_json, not load_json: the parsed JSON is only needed until the arrays are built.
+    return model_from_dict(read_json(MODEL_FILE))
 
 
 def model_input(text: str, lemmas: Sequence[str]) -> str:

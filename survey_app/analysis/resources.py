@@ -15,7 +15,12 @@ DATA_PACKAGE = "survey_app.analysis.data"
 
 @functools.cache
 def load_json(name: str) -> Any:
-    """Return the parsed contents of a JSON file under analysis/data/."""
+    """Return the parsed contents of a JSON file under analysis/data/ (cached)."""
+    return read_json(name)
+
+
+def read_json(name: str) -> Any:
+    """Parse a JSON file under analysis/data/ without keeping it (for large files)."""
     try:
         raw = resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:
