@@ -65,3 +65,38 @@ def test_empty_text_is_analysed_without_error() -> None:
 
 def test_analyzer_version_is_a_non_empty_string() -> None:
     assert isinstance(ANALYZER_VERSION, str) and ANALYZER_VERSION
+
+
+TRICKY = [
+    "",
+    "👍",
+    "...!!!",
+    "Ｄｅ　ｖｅｓｔｉｇｉｎｇ　ｗａｓ　ｄｉｃｈｔ",  # full-width letters and ideographic spaces
+    "cafe\u0301 in Utrecht CS was\u00a0dicht\t\t!!",
+    "👨‍👩‍👧 familie, de winkel was dicht 🙄🙄",
+    "the code didn\u2019t work\u2026 at all",
+    "ﬁliaal Zwolle: ‘uitverkocht’",
+    "a" * 5000 + " dicht",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_every_span_indexes_the_original_text(text: str) -> None:
+    items = [PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",))]
+    result = analyze_comment(text, promised_items=items)
+    for start, end in [f.span for f in result.findings] + [m.span for m in result.item_mentions]:
+        assert 0 <= start <= end <= len(text)
+    for mention in result.item_mentions:
+        assert text[mention.span[0]:mention.span[1]] == mention.matched_text
+
+
+def test_full_width_text_is_analysed_like_plain_text() -> None:
+    result = analyze_comment("Ｄｅ　ｖｅｓｔｉｇｉｎｇ　ｗａｓ　ｄｉｃｈｔ")
+    assert result.categories == ("closed_location",)
+    start, end = result.findings[0].span
+    assert "ｄｉｃｈｔ" in result.text[start:end]
+
+
+def test_text_must_be_a_string() -> None:
+    with pytest.raises(InvalidInputError):
+        analyze_comment(None)  # type: ignore[arg-type]
