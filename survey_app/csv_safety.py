@@ -138,5 +138,7 @@ def iter_csv(
             buffer.seek(0)
             buffer.truncate()
             pending = 0
-    # The last chunk also carries the header of an empty document.
-    yield buffer.getvalue()
+    tail = buffer.getvalue()
+    # Never an empty chunk; the header alone when there are no rows.
+    if tail:
+        yield tail
