@@ -71,6 +71,11 @@ def _places() -> dict[str, str]:
     return {str(key): str(value) for key, value in data["cities"].items()}
 
 
+@functools.cache
+def _multiword_city_starts() -> frozenset[str]:
+    return frozenset(name.split()[0] for name in _places() if " " in name)
+
+
 @dataclass(frozen=True)
 class _Alias:
     item: PromisedItem
@@ -195,12 +200,15 @@ def find_mentions(
         for item, token in distinctive.get(glued_pair[:1], []):
             if len(token) >= 5 and token_similarity(glued_pair, token) >= max(threshold, 90.0):
                 candidates.append((80.0, 90.0, position, position + 1, item, None))
-    cities = _places()
-    for position in range(len(forms)):
-        for size in (2, 1):
-            key = " ".join(t.lower for _i, t in words[position:position + size])
-            if len(words[position:position + size]) == size and key in cities:
-                candidates.append((50.0, 100.0, position, position + size - 1, None, cities[key]))
+    cities, city_starts = _places(), _multiword_city_starts()
+    lowers = [token.lower for _index, token in words]
+    for position, lower in enumerate(lowers):
+        if lower in city_starts and position + 1 < len(lowers):
+            pair = f"{lower} {lowers[position + 1]}"
+            if pair in cities:
+                candidates.append((50.0, 100.0, position, position + 1, None, cities[pair]))
+        if lower in cities:
+            candidates.append((50.0, 100.0, position, position, None, cities[lower]))
     # Best first; a longer, better match claims its tokens, weaker overlapping ones drop out.
     candidates.sort(key=lambda c: (-c[0], c[2]))
     taken: set[int] = set()

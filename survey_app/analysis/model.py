@@ -21,6 +21,8 @@ from .errors import DataFileError
 from .resources import has_data_file, read_json
 
 MODEL_FILE = "model.json"
+_EMPTY_INDICES = np.zeros(0, dtype=np.int64)
+_EMPTY_VALUES = np.zeros(0, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -34,26 +36,35 @@ class _Vectorizer:
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
-    def features(self, text: str) -> dict[int, float]:
-        """Return the L2-normalized TF-IDF vector of one text as {global index: value}."""
-        counts: Counter[int] = Counter()
+    @functools.cached_property
+    def idf_list(self) -> list[float]:
+        return [float(v) for v in self.idf]
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
+        found: list[int] = []
         lowered = text.lower()
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # can be cached: customers use the same few hundred words over and over.
             for word in lowered.split():
-                counts.update(self._word_ngrams(word))
+                found.extend(self._word_ngrams(word))
         else:
-            counts.update(self._word_terms(lowered))
-        if not counts:
-            return {}
-        values: dict[int, float] = {}
-        idf = self.idf
-        for index, count in counts.items():
-            tf = 1.0 + math.log(count) if self.sublinear_tf else float(count)
-            values[index] = tf * float(idf[index])
-        norm = math.sqrt(sum(v * v for v in values.values()))
-        return {self.offset + i: v / norm for i, v in values.items()}
+            found = self._word_terms(lowered)
+        if not found:
+            return _EMPTY_INDICES, _EMPTY_VALUES
+        # Counter and scalar maths beat numpy's per-call overhead on a few hundred n-grams.
+        counts = Counter(found)
+        idf = self.idf_list
+        log = math.log
+        if self.sublinear_tf:
+            values = [(1.0 + log(count)) * idf[index] for index, count in counts.items()]
+        else:
+            values = [count * idf[index] for index, count in counts.items()]
+        norm = math.sqrt(sum(v * v for v in values))
+        offset = self.offset
+        return (np.fromiter((index + offset for index in counts), dtype=np.int64, count=len(counts)),
+                np.asarray(values, dtype=np.float64) / norm)
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -103,15 +114,11 @@ class LinearTextModel:
         """Return a probability per label for one text."""
         if self.language_prefix:
             text = f"{language} {text}"
-        features: dict[int, float] = {}
+        logits = self.intercepts.copy()
         for vectorizer in self.vectorizers:
-            features.update(vectorizer.features(text))
-        if features:
-            indices = np.fromiter(features.keys(), dtype=np.int64, count=len(features))
-            values = np.fromiter(features.values(), dtype=np.float64, count=len(features))
-            logits = values @ self.weights[indices] + self.intercepts
-        else:
-            logits = self.intercepts.copy()
+            indices, values = vectorizer.features(text)
+            if len(indices):
+                logits += values @ self.weights[indices]
         probabilities = 1.0 / (1.0 + np.exp(-logits))
         return dict(zip(self.labels, (float(p) for p in probabilities)))
 

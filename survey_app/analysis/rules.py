@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
@@ -78,6 +78,8 @@ class RuleSet:
     triggers: tuple[frozenset[str], ...] = ()
     # Words a wildcard must not match: "postcode" is not a kind of discount code.
     no_wildcard: frozenset[str] = frozenset()
+    # Pattern -> numbers of the rules it can start (a cue word or a cue phrase's first word).
+    starters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -139,7 +141,12 @@ def load_rules(language: str) -> RuleSet:
     ))
     triggers = tuple(rule.cue for rule in rules)
     no_wildcard = frozenset(data.get("no_wildcard", ()))
-    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard)
+    starters: dict[str, list[int]] = {}
+    for number, rule in enumerate(rules):
+        for pattern in rule.cue | {phrase[0] for phrase in rule.cue_phrases}:
+            starters.setdefault(pattern, []).append(number)
+    return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard,
+                   {pattern: tuple(numbers) for pattern, numbers in starters.items()})
 
 
 @functools.lru_cache(maxsize=65536)
@@ -259,7 +266,10 @@ def match_rules(
         return starts
 
     hits: list[RuleHit] = []
-    for rule, trigger in zip(ruleset.rules, ruleset.triggers, strict=True):
+    # Only rules that one of the comment's patterns can start are tried at all.
+    candidates = sorted({number for pattern in present for number in ruleset.starters.get(pattern, ())})
+    for number in candidates:
+        rule, trigger = ruleset.rules[number], ruleset.triggers[number]
         if portable_only and not rule.portable:
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
