@@ -178,20 +178,20 @@ def cross_validate(rows: list[dict[str, Any]], items: dict[str, list[PromisedIte
     """Print rules-only and rules+model F1 by 5-fold cross-validation within train."""
     y = targets(rows)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED)
-    grid = [(t, ct) for t in args.thresholds for ct in (0.4, 0.5, 0.6)]
+    grid = [(t, dt) for t in args.thresholds for dt in args.detractor_thresholds]
     totals: dict[Any, list[dict[str, float]]] = {"rules": []} | {g: [] for g in grid}
     for train_index, test_index in folds.split(rows, y[:, 0]):
         train_rows = [rows[i] for i in train_index]
         test_rows = [rows[i] for i in test_index]
         model = model_from_dict(fit(train_rows, args.C, args.min_df, args.prune))
         totals["rules"].append(evaluate(test_rows, items, DetectorConfig(use_model=False)))
-        for threshold, category_threshold in grid:
-            config = DetectorConfig(model=model, model_threshold=threshold, category_threshold=category_threshold)
-            totals[(threshold, category_threshold)].append(evaluate(test_rows, items, config))
+        for threshold, detractor_threshold in grid:
+            config = DetectorConfig(model=model, model_threshold=threshold, detractor_threshold=detractor_threshold)
+            totals[(threshold, detractor_threshold)].append(evaluate(test_rows, items, config))
     print(f"5-fold cross-validation on train ({len(rows)} rows), C={args.C}, min_df={args.min_df}")
     print(f"{'setting':<28}{'binary F1':>10}{'macro F1':>10}{'items':>10}")
     for key, runs in totals.items():
-        name = "rules only" if key == "rules" else f"rules+model t={key[0]} ct={key[1]}"
+        name = "rules only" if key == "rules" else f"rules+model t={key[0]} t0-6={key[1]}"
         binary = sum(r["broken_promise"] for r in runs) / len(runs)
         macro = sum(r["macro"] for r in runs) / len(runs)
         items_accuracy = sum(r["items"] for r in runs) / len(runs)
@@ -205,7 +205,10 @@ def main() -> int:
     parser.add_argument("--prune", type=float, default=0.01)
     parser.add_argument("--cv-only", action="store_true")
     parser.add_argument("--no-cv", action="store_true")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8],
+                        help="model probability needed to add a finding")
+    parser.add_argument("--detractor-thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7],
+                        help="the same for answers with a score of 0 to 6")
     args = parser.parse_args()
     rows = load_train()
     items = load_items()

@@ -51,7 +51,8 @@ _NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
 class DetectorConfig:
     """Thresholds for combining rules and model; defaults were tuned by cross-validation."""
 
-    model_threshold: float = 0.7
+    model_threshold: float = 0.8
+    detractor_threshold: float = 0.7
     category_threshold: float = 0.5
     high_score_penalty: float = 0.85
     use_model: bool = True
@@ -196,7 +197,11 @@ def _model_candidates(
     binary = probabilities.get("broken_promise", 0.0)
     if score is not None and score >= 9:
         binary *= config.high_score_penalty
-    if binary < config.model_threshold:
+    threshold = config.model_threshold
+    if score is not None and score <= 6:
+        # A detractor who writes something failure-like is more likely reporting one.
+        threshold = config.detractor_threshold
+    if binary < threshold:
         return []
     found = {c[0] for c in candidates}
     ranked = sorted(
