@@ -27,6 +27,8 @@ RULES_ONLY = DetectorConfig(use_model=False)
         ("Price at the till was higher than advertised.", "en", "price_mismatch"),
         ("de link in de mail werkte niet", "nl", "link_or_site_broken"),
         ("the page just says error 500", "en", "link_or_site_broken"),
+        ("the website was down all evening", "en", "link_or_site_broken"),
+        ("de site lag eruit", "nl", "link_or_site_broken"),
         ("Het adres in de mail klopte niet", "nl", "wrong_information"),
         ("The opening hours on the website were wrong", "en", "wrong_information"),
         ("Zo was het niet omschreven in de advertentie", "nl", "other"),
@@ -52,6 +54,9 @@ def test_each_category_is_found(text: str, language: str, category: str) -> None
         ("Filiaal Zwolle was dicht vanwege de verbouwing, zoals in de mail stond", "nl"),
         ("Ik dacht dat hij uitverkocht zou zijn maar nee hoor", "nl"),
         ("wachtrij van drie kwartier", "nl"),  # a complaint, but no promise broken
+        ("we are close to the station", "en"),
+        ("closing time was 5pm, staff were friendly", "en"),
+        ("I closed my account afterwards", "en"),
     ],
 )
 def test_traps_are_not_flagged(text: str, language: str) -> None:
