@@ -232,7 +232,8 @@ def match_rules(
     patterns = token_patterns(tokens, language)
     if extra:
         patterns = [found | extra.get(i, frozenset()) for i, found in enumerate(patterns)]
-    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
+    # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules.
+    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number", "emoji")]
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
     clauses: dict[int, list[int]] = {}

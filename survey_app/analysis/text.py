@@ -186,6 +186,8 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
         lower = surface.lower()
         if kind in ("word", "abbr") and lower in breaks and staged:
             clause += 1
+        if kind == "symbol" and _is_emoji(surface):
+            kind = "emoji"
         if kind in ("money", "number"):
             lemma = lower.replace(" ", "")
         elif kind in ("word", "abbr"):
@@ -199,7 +201,7 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
                 clause += 1
             elif any(char in ",;:()-/\"" for char in surface):
                 clause += 1
-        elif kind == "symbol" and _is_emoji(surface):
+        elif kind == "emoji":
             # An emoji usually closes a thought the way a full stop does.
             clause += 1
     negated = _negation_flags(staged, language)

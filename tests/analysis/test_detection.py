@@ -154,3 +154,9 @@ def test_an_offer_named_by_its_code_is_context_for_offer_rules() -> None:
     result = analyze_comment("GRATISVERZENDING werkte niet bij mijn eerste bestelling", language="nl",
                              promised_items=[code], config=RULES_ONLY)
     assert [(f.category, f.item) for f in result.findings] == [("offer_not_honoured", code)]
+
+
+def test_an_eye_roll_at_a_promised_offer_counts_as_sarcasm() -> None:
+    result = analyze_comment("Gratis dag 🙄", language="nl", promised_items=[FREE_DAY], config=RULES_ONLY)
+    assert result.categories == ("offer_not_honoured",)
+    assert not analyze_comment("Gratis dag 👍", language="nl", promised_items=[FREE_DAY], config=RULES_ONLY).findings
