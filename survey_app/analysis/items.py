@@ -71,9 +71,13 @@ def _places() -> dict[str, str]:
     return {str(key): str(value) for key, value in data["cities"].items()}
 
 
-@functools.cache
-def _multiword_city_starts() -> frozenset[str]:
-    return frozenset(name.split()[0] for name in _places() if " " in name)
+@functools.lru_cache(maxsize=256)
+def _city_index(item_cities: tuple[str, ...]) -> tuple[dict[str, str], frozenset[str]]:
+    """Return the known city names (the gazetteer plus the items' own cities) and first words."""
+    cities = dict(_places())
+    for city in item_cities:
+        cities.setdefault(city.lower(), city)
+    return cities, frozenset(name.split()[0] for name in cities if " " in name)
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,7 @@ def find_mentions(
         for item, token in distinctive.get(glued_pair[:1], []):
             if len(token) >= 5 and token_similarity(glued_pair, token) >= max(threshold, 90.0):
                 candidates.append((80.0, 90.0, position, position + 1, item, None))
-    cities, city_starts = _places(), _multiword_city_starts()
+    cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
     lowers = [token.lower for _index, token in words]
     for position, lower in enumerate(lowers):
         if lower in city_starts and position + 1 < len(lowers):

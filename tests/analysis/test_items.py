@@ -69,3 +69,14 @@ def test_mentions_are_reported_whether_or_not_anything_broke() -> None:
     result = analyze_comment("Utrecht CS was prima", language="nl", promised_items=ITEMS)
     assert not result.broken_promise
     assert [m.item for m in result.item_mentions] == [UTRECHT]
+
+
+def test_a_city_known_only_from_the_items_is_still_a_city() -> None:
+    maastricht_a = PromisedItem(kind="location", label="Maastricht Noord", city="Maastricht")
+    maastricht_b = PromisedItem(kind="location", label="Maastricht Zuid", city="Maastricht")
+    result = analyze_comment("In Maastricht was alles dicht", language="nl", promised_items=[maastricht_a, maastricht_b])
+    assert [(m.item, m.city) for m in result.item_mentions] == [(None, "Maastricht")]
+
+
+def test_a_bare_city_with_a_single_branch_names_that_branch() -> None:
+    assert mentioned("In Utrecht was het druk") == [UTRECHT]
