@@ -32,6 +32,7 @@ from survey_app.models import (
     utcnow,
 )
 from survey_app.services.analysis import analyze_responses
+from survey_app.services.invitations import write_demo_outbox
 from survey_app.services.tokens import new_token
 from survey_app.services.users import create_user, set_password
 
@@ -183,6 +184,7 @@ def build_demo(customers: int = 3000, seed: int = 2020) -> DemoSummary:
     db.session.commit()
     analysed = analyze_responses()
     counts["flagged campaigns"] = analysed.flagged
+    write_demo_outbox(survey_link)
     return DemoSummary(login=DEMO_LOGIN, password=password, survey_link=survey_link, counts=counts)
 
 

@@ -8,10 +8,13 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from survey_app import jobs
 from survey_app.extensions import db
+from survey_app.forms import BaseForm
 from survey_app.forms.campaigns import CampaignForm, DeleteForm, PromisedItemForm
 from survey_app.models import Campaign, PromisedItem
 from survey_app.services import campaigns as service
+from survey_app.services import invitations
 
 bp = Blueprint("campaigns", __name__, url_prefix="/dashboard/campaigns")
 
@@ -59,7 +62,25 @@ def new() -> str | Response:
 @bp.get("/<int:campaign_id>")
 def detail(campaign_id: int) -> str:
     campaign = db.get_or_404(Campaign, campaign_id)
-    return render_template("campaigns/detail.html", campaign=campaign, delete_form=DeleteForm())
+    return render_template(
+        "campaigns/detail.html", campaign=campaign, delete_form=DeleteForm(), send_form=BaseForm(),
+        plan=invitations.plan_invitations(campaign.id), invitation_counts=invitations.invitation_counts(campaign.id),
+    )
+
+
+@bp.post("/<int:campaign_id>/send-invitations")
+def send_invitations(campaign_id: int) -> Response:
+    campaign = db.get_or_404(Campaign, campaign_id)
+    if BaseForm().validate_on_submit():
+        created = invitations.create_invitations(campaign.id)
+        if jobs.has_broker():
+            jobs.schedule_pending_invitations(campaign.id)
+            flash(f"{created} invitations created; the workers are sending them.", "info")
+        else:
+            report = invitations.send_pending(campaign_id=campaign.id)
+            flash(f"{created} invitations created; {report.sent} emails sent, {report.failed} failed, "
+                  f"{report.deferred} left for a later run.", "error" if report.stopped else "info")
+    return redirect(url_for(".detail", campaign_id=campaign.id))
 
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])

@@ -1,0 +1,157 @@
+"""Background jobs: Celery tasks on workers when a broker is configured, plain calls otherwise.
+
+    celery -A survey_app.jobs worker --loglevel=INFO      # the workers
+    celery -A survey_app.jobs beat                        # the periodic schedule (reminders)
+
+The Celery app is built from the Flask app's configuration (BROKER_URL), and every task runs
+inside that Flask app's context. Without a broker, `dispatch` runs the same function in the
+calling process, so a laptop needs neither Redis nor a worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from celery.schedules import crontab
+from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
+
+TASK_PREFIX = "survey_app."
+
+
+def send_invitation_batch(campaign_id: int | None = None) -> dict[str, Any]:
+    """Claim one batch of pending invitations (of a campaign, or of all) and send it."""
+    from survey_app.services import invitations
+
+    report = invitations.send_pending(campaign_id=campaign_id, limit=int(invitations.setting("MAIL_BATCH_SIZE")))
+    return {"sent": report.sent, "failed": report.failed, "cancelled": report.cancelled,
+            "deferred": report.deferred, "stopped": report.stopped}
+
+
+def send_reminder_batch() -> dict[str, Any]:
+    """Claim one batch of due reminders and send it."""
+    from survey_app.services import invitations, reminders
+
+    report = reminders.send_due_reminders(limit=int(invitations.setting("MAIL_BATCH_SIZE")))
+    return {"sent": report.sent, "failed": report.failed, "skipped": report.cancelled,
+            "deferred": report.deferred, "stopped": report.stopped}
+
+
+def schedule_reminders() -> int:
+    """Queue one reminder batch per MAIL_BATCH_SIZE reminders due now; return how many batches."""
+    from survey_app.services import invitations, reminders
+
+    due = sum(reminders.count_due().values())
+    batches = math.ceil(due / int(invitations.setting("MAIL_BATCH_SIZE")))
+    for _ in range(batches):
+        dispatch(send_reminder_batch)
+    return batches
+
+
+def schedule_pending_invitations(campaign_id: int | None = None) -> int:
+    """Queue one sending batch per MAIL_BATCH_SIZE pending invitations; return how many batches."""
+    from survey_app.services import invitations
+
+    pending = invitations.pending_count(campaign_id)
+    batches = math.ceil(pending / int(invitations.setting("MAIL_BATCH_SIZE")))
+    for _ in range(batches):
+        dispatch(send_invitation_batch, campaign_id)
+    return batches
+
+
+def analyze_response(response_id: int) -> None:
+    """Analyse one stored answer and update its campaign's verdict."""
+    from survey_app.services import analysis
+
+    analysis.analyze_one(response_id)
+
+
+JOBS: dict[str, Callable[..., Any]] = {
+    f"{TASK_PREFIX}{job.__name__}": job
+    for job in (send_invitation_batch, send_reminder_batch, schedule_reminders, schedule_pending_invitations,
+                analyze_response)
+}
+
+
+def task_name(job: Callable[..., Any] | str) -> str:
+    """Return the registered task name of a job function (or check a given name)."""
+    name = job if isinstance(job, str) else f"{TASK_PREFIX}{job.__name__}"
+    if name not in JOBS:
+        raise KeyError(f"{name} is not a survey_app job")
+    return name
+
+
+def has_broker(flask_app: Flask | None = None) -> bool:
+    """Return whether jobs go to Celery workers rather than run inline."""
+    return bool((flask_app or current_app).config.get("BROKER_URL"))
+
+
+def dispatch(job: Callable[..., Any] | str, *args: Any) -> Any:
+    """Run a job: enqueue it when a broker is configured, else call it here and return its result."""
+    name = task_name(job)
+    if has_broker():
+        return celery_for(current_app._get_current_object()).send_task(name, args=args)  # type: ignore[attr-defined]
+    return JOBS[name](*args)
+
+
+def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Return the Celery configuration for a Flask configuration."""
+    return {
+        "broker_url": config.get("BROKER_URL"),
+        "broker_connection_retry_on_startup": True,
+        "task_ignore_result": True,
+        # A task is acknowledged after it ran, so a worker killed midway leaves it to another;
+        # the claims make running a batch twice harmless.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "beat_schedule": {
+            "send-due-reminders": {"task": f"{TASK_PREFIX}schedule_reminders", "schedule": crontab(minute=0)},
+            "send-left-over-invitations": {
+                "task": f"{TASK_PREFIX}schedule_pending_invitations", "schedule": crontab(minute="*/15"),
+            },
+        },
+    }
+
+
+def celery_for(flask_app: Flask) -> Celery:
+    """Return the Celery app bound to this Flask app, creating it on first use."""
+    existing = flask_app.extensions.get("celery")
+    if existing is not None:
+        return existing
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask)
+    celery.conf.update(celery_settings(flask_app.config))
+    for name, job in JOBS.items():
+        celery.task(name=name)(job)
+    flask_app.extensions["celery"] = celery
+    return celery
+
+
+@functools.cache
+def worker_celery() -> Celery:
+    """Return the Celery app of a worker process, built from a Flask app configured as usual."""
+    from survey_app import create_app
+
+    return celery_for(create_app())
+
+
+def __getattr__(name: str) -> Celery:
+    """Build the worker's Celery app on demand, for `celery -A survey_app.jobs`."""
+    if name in ("app", "celery"):
+        return worker_celery()
+    raise AttributeError(name)

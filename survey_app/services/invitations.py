@@ -1,0 +1,696 @@
+"""Survey invitations: create them for the eligible customers of a campaign, email them exactly
+once, and let a customer opt out of every survey in one click.
+
+Exactly once, in short (docs/sending.md has the long version): a sending run claims a batch of
+pending invitations in one transaction (state 'sending', claimed_by = the run), then commits each
+invitation as 'sent' right after the mail server accepted it. Another run only takes 'sending'
+rows whose claim is stale: the run that claimed them is a dead process on this host, or the claim
+is older than MAIL_CLAIM_TIMEOUT_SECONDS. Such a row is sent again with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale, format_date
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from survey_app import mail
+from survey_app.database import start_write
+from survey_app.extensions import db
+from survey_app.models import Campaign, Customer, Invitation, Response, utcnow
+from survey_app.services.eligibility import EligibilityReport, eligibility_report, eligible_customers
+from survey_app.services.tokens import hash_token
+
+log = logging.getLogger(__name__)
+
+# Settings this feature reads, with their defaults (each can be set like any other setting).
+DEFAULTS: dict[str, Any] = {
+    "MAIL_BATCH_SIZE": 100,  # invitations claimed (and sent over one SMTP connection) at a time
+    "MAIL_RATE_LIMIT_PER_MINUTE": None,  # at most this many messages a minute, over all workers
+    "MAIL_RETRY_ATTEMPTS": 4,  # tries per message within one run for transient failures
+    "MAIL_RETRY_BASE_SECONDS": 2.0,  # backoff: 2, 4, 8 s between those tries
+    "MAIL_MAX_SEND_ATTEMPTS": 12,  # after this many tries over all runs an invitation is failed
+    "MAIL_CLAIM_TIMEOUT_SECONDS": 900,  # a claim this old is taken over by another run
+    "REMINDER_DAYS": [3, 7],  # days after the invitation; at most two
+}
+INSERT_CHUNK = 1000
+UNSUBSCRIBE_SALT = "survey_app.unsubscribe"
+TOKEN_CONTEXT = b"survey_app.invitation-token"
+
+
+def setting(name: str) -> Any:
+    """Return a sending setting from the app config, or its default."""
+    value = current_app.config.get(name)
+    return DEFAULTS[name] if value is None else value
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+def invitation_token(campaign_id: int, customer_id: int, created_at: datetime) -> str:
+    """Return the survey token of an invitation: 256 bits, HMAC-derived, never stored.
+
+    The reminders must carry the same link as the first email, yet only the token's SHA-256 is
+    stored; so the token is derived from the secret key (itself from `secrets`) and the
+    invitation's identity. created_at (to the microsecond) keeps a recreated invitation from
+    reviving an old link.
+    """
+    key = str(current_app.config.get("INVITATION_TOKEN_KEY") or current_app.config["SECRET_KEY"]).encode()
+    identity = f"{campaign_id}:{customer_id}:{created_at.astimezone(UTC).isoformat(timespec='microseconds')}"
+    digest = hmac.new(key, TOKEN_CONTEXT + b"\0" + identity.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _unsubscribe_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(invitation_id: int) -> str:
+    """Return the signed, hard-to-forge token of an invitation's unsubscribe link."""
+    return str(_unsubscribe_serializer().dumps(invitation_id))
+
+
+def unsubscribe_invitation_id(token: str) -> int | None:
+    """Return the invitation id an unsubscribe token was signed for, or None when forged."""
+    try:
+        value = _unsubscribe_serializer().loads(token)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# --- creating invitations -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvitationPlan:
+    """What send-invitations would do now: the eligibility counts and how many it would create."""
+
+    report: EligibilityReport
+    to_create: int
+    pending: int
+
+
+def pending_count(campaign_id: int | None = None) -> int:
+    """Return how many invitations wait to be sent (including those of a stopped run)."""
+    query = select(func.count()).select_from(Invitation).where(Invitation.state.in_(("pending", "sending")))
+    if campaign_id is not None:
+        query = query.where(Invitation.campaign_id == campaign_id)
+    return db.session.execute(query).scalar_one()
+
+
+def plan_invitations(campaign_id: int, *, limit: int | None = None, now: datetime | None = None) -> InvitationPlan:
+    """Return what sending would do for a campaign, writing nothing."""
+    report = eligibility_report(campaign_id, now=now)
+    to_create = report.selected if limit is None else min(limit, report.selected)
+    return InvitationPlan(report, to_create, pending_count(campaign_id))
+
+
+def create_invitations(
+    campaign_id: int, *, limit: int | None = None, now: datetime | None = None, seed: int = 0
+) -> int:
+    """Create pending invitations for the campaign's eligible customers; return how many.
+
+    Safe to run twice at once: the campaign row is locked (BEGIN IMMEDIATE on SQLite, FOR UPDATE
+    on PostgreSQL) before eligibility is read, so the second run sees the first one's invitations
+    and the cap holds; ON CONFLICT DO NOTHING on (campaign, customer) backs that up.
+    """
+    now = utcnow() if now is None else now
+    start_write(db.session)
+    campaign = db.session.execute(
+        select(Campaign.id, Campaign.language).where(Campaign.id == campaign_id).with_for_update()
+    ).one()
+    customers = eligible_customers(campaign_id, now=now, seed=seed)
+    if limit is not None:
+        customers = customers[: max(0, limit)]
+    expires_at = now + timedelta(days=int(current_app.config["INVITATION_EXPIRY_DAYS"]))
+    rows = [
+        {
+            "campaign_id": campaign_id,
+            "customer_id": customer.id,
+            "token_hash": hash_token(invitation_token(campaign_id, customer.id, now)),
+            "state": "pending",
+            "language": customer.language or campaign.language,
+            "created_at": now,
+            "expires_at": expires_at,
+            "reminders_sent": 0,
+            "send_attempts": 0,
+        }
+        for customer in customers
+    ]
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Invitation.__table__)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
+        .returning(Invitation.__table__.c.id)
+    )
+    connection = db.session.connection()
+    created = 0
+    for start in range(0, len(rows), INSERT_CHUNK):
+        # RETURNING counts the rows really inserted, on both databases, with executemany.
+        created += len(connection.execute(statement, rows[start:start + INSERT_CHUNK]).all())
+    db.session.commit()
+    log.info("created %d invitations for campaign %s", created, campaign_id)
+    return created
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MailRow:
+    """Everything one email needs, read in one query with the claim."""
+
+    id: int
+    campaign_id: int
+    customer_id: int
+    created_at: datetime
+    expires_at: datetime
+    token_hash: str
+    language: str | None
+    reminders_sent: int
+    send_attempts: int
+    email: str | None
+    first_name: str | None
+    customer_language: str | None
+    opted_out_at: datetime | None
+    bounced_at: datetime | None
+    erased_at: datetime | None
+    subject: str | None
+    sender: str | None
+    campaign_language: str
+    message_id: str | None
+
+    @classmethod
+    def columns(cls) -> list[Any]:
+        return [
+            Invitation.id, Invitation.campaign_id, Invitation.customer_id, Invitation.created_at,
+            Invitation.expires_at, Invitation.token_hash, Invitation.language, Invitation.reminders_sent,
+            Invitation.send_attempts, Customer.email, Customer.first_name, Customer.language.label("customer_language"),
+            Customer.opted_out_at, Customer.bounced_at, Customer.erased_at, Campaign.email_subject.label("subject"),
+            Campaign.email_sender.label("sender"), Campaign.language.label("campaign_language"), Invitation.message_id,
+        ]
+
+    @classmethod
+    def load(cls, ids: Iterable[int]) -> list[MailRow]:
+        rows = db.session.execute(
+            select(*cls.columns())
+            .join(Customer, Customer.id == Invitation.customer_id)
+            .join(Campaign, Campaign.id == Invitation.campaign_id)
+            .where(Invitation.id.in_(list(ids)))
+            .order_by(Invitation.id)
+        ).all()
+        return [cls(**row._asdict()) for row in rows]
+
+    @property
+    def locale(self) -> str:
+        language = self.language or self.customer_language or self.campaign_language
+        return language if language in current_app.config["LANGUAGES"] else current_app.config["LANGUAGES"][0]
+
+    def blocked_reason(self, now: datetime) -> str | None:
+        """Return why this customer must not get this email now, or None."""
+        if self.opted_out_at is not None:
+            return "customer opted out"
+        if self.bounced_at is not None:
+            return "customer's address bounced"
+        if self.erased_at is not None or not self.email:
+            return "customer erased or without an address"
+        if self.expires_at <= now:
+            return "invitation expired"
+        return None
+
+
+def email_texts(first_name: str | None, expires_at: datetime, reminder: int) -> dict[str, str]:
+    """Return the email's sentences in the current locale."""
+    name = mail.clean_header_text(first_name)
+    return {
+        "greeting": _("Hello %(name)s,", name=name) if name else _("Hello,"),
+        "reminder": _("We have not heard from you yet, so we ask once more.") if reminder else "",
+        "intro": _(
+            "You recently looked at one of our offers but did not book. Would you tell us why? "
+            "It takes less than a minute."
+        ),
+        "question": _("How likely is it that you would recommend us to a friend or colleague?"),
+        "low": _("Not at all likely"),
+        "high": _("Extremely likely"),
+        "next_step": _("Click a number; on the next page you can tell us why, and then send your answer."),
+        "open_survey": _("Open the survey"),
+        "why_we_ask": _("We use your answer only to improve our offers."),
+        "expires": _("The link works until %(date)s.", date=format_date(expires_at, format="long")),
+        "unsubscribe_intro": _("No more survey emails?"),
+        "unsubscribe": _("Unsubscribe"),
+        "privacy": _("Privacy"),
+    }
+
+
+def default_subject() -> str:
+    """Return the subject used when a campaign sets none, in the current locale."""
+    return _("A short question about our offer")
+
+
+class Renderer:
+    """Turn a MailRow into a ready OutgoingMessage; templates and senders are looked up once."""
+
+    def __init__(self) -> None:
+        config = current_app.config
+        self.base_url = str(config["BASE_URL"]).rstrip("/")
+        self.html = current_app.jinja_env.get_template("email/invitation.html")
+        self.text = current_app.jinja_env.get_template("email/invitation.txt")
+        self.default_sender = str(config["MAIL_DEFAULT_SENDER"])
+        self._senders: dict[str | None, Address] = {}
+
+    def sender(self, configured: str | None) -> Address:
+        if configured not in self._senders:
+            self._senders[configured] = mail.sender_address(configured or self.default_sender)
+        return self._senders[configured]
+
+    def render(self, row: MailRow, *, reminder: int = 0, now: datetime | None = None) -> mail.OutgoingMessage:
+        """Render the invitation (reminder=0) or reminder 1 or 2 for one invitation."""
+        recipient = mail.recipient_address(row.first_name, row.email)
+        sender = self.sender(row.sender)
+        token = invitation_token(row.campaign_id, row.customer_id, row.created_at)
+        survey_url = f"{self.base_url}/s/{token}"
+        unsubscribe_url = f"{self.base_url}/u/{unsubscribe_token(row.id)}"
+        with force_locale(row.locale):
+            texts = email_texts(row.first_name, row.expires_at, reminder)
+            subject = mail.clean_header_text(row.subject) or default_subject()
+            if reminder:
+                subject = _("Reminder: %(subject)s", subject=subject)
+        context = {
+            "language": row.locale,
+            "subject": subject,
+            "texts": texts,
+            "reminder": reminder,
+            "survey_url": survey_url,
+            "score_links": [(score, f"{survey_url}?score={score}") for score in range(11)],
+            "unsubscribe_url": unsubscribe_url,
+            "privacy_url": f"{self.base_url}/privacy?lang={row.locale}",
+        }
+        kind = "invitation" if reminder == 0 else f"reminder-{reminder}"
+        return mail.build_message(
+            sender=sender,
+            recipient=recipient,
+            subject=subject,
+            text=self.text.render(context),
+            html=self.html.render(context),
+            message_id=mail.message_id_for(row.id, kind, sender.domain),
+            unsubscribe_url=unsubscribe_url,
+            date=now,
+            references=mail.message_id_for(row.id, "invitation", sender.domain) if reminder else None,
+            language=row.locale,
+        )
+
+
+# --- runs, claims and delivery ------------------------------------------------------------
+
+
+def new_run_id() -> str:
+    """Return an id naming this sending run: host, process and a random part."""
+    return f"{socket.gethostname()[:40]}/{os.getpid()}/{secrets.token_hex(4)}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_local_runs(run_ids: Iterable[str]) -> list[str]:
+    """Return the runs of this host whose process no longer exists."""
+    host = socket.gethostname()[:40]
+    dead = []
+    for run_id in run_ids:
+        parts = run_id.split("/")
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _process_alive(int(parts[1])):
+            dead.append(run_id)
+    return dead
+
+
+def release_dead_claims() -> int:
+    """Free the claims of runs on this host that died; return how many invitations were freed.
+
+    Claims of other hosts are freed only by MAIL_CLAIM_TIMEOUT_SECONDS, since their processes
+    cannot be checked from here.
+    """
+    claimants = db.session.execute(
+        select(Invitation.claimed_by).where(Invitation.claimed_by.is_not(None)).distinct()
+    ).scalars().all()
+    db.session.rollback()
+    dead = dead_local_runs(claimants)
+    if not dead:
+        return 0
+    start_write(db.session)
+    freed = db.session.execute(
+        update(Invitation).where(Invitation.claimed_by.in_(dead)).values(claimed_by=None, claimed_at=None)
+    ).rowcount
+    db.session.commit()
+    log.warning("freed the claims of %d invitations held by %d stopped runs", freed, len(dead))
+    return freed or 0
+
+
+def claim(run_id: str, size: int, conditions: list[Any], *, set_state: str | None, now: datetime) -> list[int]:
+    """Claim up to `size` invitations matching the conditions for this run, atomically.
+
+    SQLite: BEGIN IMMEDIATE makes the select-then-update one writer at a time. PostgreSQL:
+    FOR UPDATE SKIP LOCKED lets concurrent runs take disjoint rows without waiting.
+    """
+    start_write(db.session)
+    stale = now - timedelta(seconds=float(setting("MAIL_CLAIM_TIMEOUT_SECONDS")))
+    query = (
+        select(Invitation.id)
+        .where(*conditions, or_(Invitation.claimed_by.is_(None), Invitation.claimed_at < stale))
+        .order_by(Invitation.id)
+        .limit(size)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Invitation)
+    ids = list(db.session.execute(query).scalars())
+    if ids:
+        values: dict[str, Any] = {"claimed_by": run_id, "claimed_at": now}
+        if set_state:
+            values["state"] = set_state
+        db.session.execute(update(Invitation).where(Invitation.id.in_(ids)).values(**values))
+    db.session.commit()
+    return ids
+
+
+@dataclass
+class SendReport:
+    """What a sending run did."""
+
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    stopped: str | None = None
+    failures: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, other: SendReport) -> None:
+        self.sent += other.sent
+        self.failed += other.failed
+        self.cancelled += other.cancelled
+        self.deferred += other.deferred
+        self.failures += other.failures
+        self.stopped = self.stopped or other.stopped
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.cancelled + self.deferred
+
+
+class RateLimit:
+    """At most N messages a minute (moving window), shared by all workers through the broker's Redis."""
+
+    def __init__(self, per_minute: int | None, storage_url: str | None) -> None:
+        self.item = None
+        if not per_minute:
+            return
+        from limits import RateLimitItemPerMinute, storage, strategies
+
+        self.item = RateLimitItemPerMinute(int(per_minute))
+        url = storage_url if storage_url and storage_url.startswith(("redis://", "rediss://")) else "memory://"
+        self.limiter = strategies.MovingWindowRateLimiter(storage.storage_from_string(url))
+
+    def wait(self) -> None:
+        """Block until one more message may go out."""
+        if self.item is None:
+            return
+        while not self.limiter.hit(self.item, "survey_app-mail"):
+            reset = self.limiter.get_window_stats(self.item, "survey_app-mail").reset_time
+            time.sleep(min(60.0, max(0.05, reset - time.time())))
+
+
+class Sender:
+    """One delivery connection with the retry and rate-limit policy, for one run."""
+
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        config = current_app.config
+        self.connection = mail.open_connection(config)
+        self.renderer = Renderer()
+        self.attempts = int(setting("MAIL_RETRY_ATTEMPTS"))
+        self.base_delay = float(setting("MAIL_RETRY_BASE_SECONDS"))
+        self.rate = RateLimit(setting("MAIL_RATE_LIMIT_PER_MINUTE"), config.get("BROKER_URL"))
+        self.sleep = sleep
+
+    def deliver(self, message: mail.OutgoingMessage) -> int:
+        """Send one message; return the tries it took. Raises mail.MailError subclasses."""
+        self.rate.wait()
+        return mail.send_with_retry(
+            self.connection, message, attempts=self.attempts, base_delay=self.base_delay, sleep=self.sleep
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@contextmanager
+def sender_session() -> Iterator[Sender]:
+    """Open a Sender and close its connection however the run ends."""
+    sender = Sender()
+    try:
+        yield sender
+    finally:
+        sender.close()
+
+
+def _finish(run_id: str, invitation_id: int, values: dict[str, Any], customer: tuple[int, datetime] | None = None) -> bool:
+    """Commit an invitation's outcome if this run still holds it; return whether it did."""
+    start_write(db.session)
+    result = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.claimed_by == run_id)
+        .values(claimed_by=None, claimed_at=None, **values)
+    )
+    if customer is not None and result.rowcount:
+        customer_id, invited_at = customer
+        db.session.execute(update(Customer).where(Customer.id == customer_id).values(last_invited_at=invited_at))
+    db.session.commit()
+    if not result.rowcount:
+        log.error("invitation %s was taken over by another run while this one sent it", invitation_id)
+    return bool(result.rowcount)
+
+
+def release(run_id: str, ids: Iterable[int], *, state: str | None) -> None:
+    """Give back the claims of this run on these invitations (state: what 'sending' rows return to)."""
+    ids = list(ids)
+    if not ids:
+        return
+    start_write(db.session)
+    values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
+    if state:
+        values["state"] = state
+    db.session.execute(
+        update(Invitation).where(Invitation.id.in_(ids), Invitation.claimed_by == run_id).values(**values)
+    )
+    db.session.commit()
+
+
+def send_claimed_invitations(
+    run_id: str, ids: list[int], sender: Sender, progress: Callable[[int], None] | None = None
+) -> SendReport:
+    """Send the first email of each claimed invitation, committing each outcome as it happens."""
+    report = SendReport()
+    rows = MailRow.load(ids)
+    db.session.rollback()  # end the read: SQLite must not hold a snapshot during the sends
+    remaining = [row.id for row in rows]
+    max_attempts = int(setting("MAIL_MAX_SEND_ATTEMPTS"))
+    for row in rows:
+        now = utcnow()
+        remaining.remove(row.id)
+        reason = row.blocked_reason(now)
+        if reason is not None:
+            _finish(run_id, row.id, {"state": "cancelled", "failure_reason": reason})
+            report.cancelled += 1
+        else:
+            try:
+                message = sender.renderer.render(row, now=now)
+                tries = sender.deliver(message)
+            except mail.PermanentMailError as error:
+                _finish(run_id, row.id, {"state": "failed", "failure_reason": error.reason,
+                                         "send_attempts": row.send_attempts + 1})
+                report.failed += 1
+                report.failures.append((row.id, error.reason))
+                log.warning("invitation %s to %s refused: %s", row.id, mail.mask_email(row.email), error.reason)
+            except mail.TransientMailError as error:
+                attempts = row.send_attempts + sender.attempts
+                state = "failed" if attempts >= max_attempts else "pending"
+                _finish(run_id, row.id, {"state": state, "failure_reason": f"transient: {error.reason}",
+                                         "send_attempts": attempts})
+                report.failed += state == "failed"
+                report.deferred += state == "pending"
+                report.stopped = f"mail server unavailable: {error.reason}"
+                release(run_id, remaining, state="pending")
+                report.deferred += len(remaining)
+                if progress:
+                    progress(1 + len(remaining))
+                return report
+            except mail.MailConfigurationError as error:
+                release(run_id, [row.id, *remaining], state="pending")
+                report.deferred += 1 + len(remaining)
+                report.stopped = error.reason
+                return report
+            else:
+                _finish(run_id, row.id, {"state": "sent", "sent_at": now, "message_id": message.message_id,
+                                         "send_attempts": row.send_attempts + tries, "failure_reason": None},
+                        customer=(row.customer_id, now))
+                report.sent += 1
+        if progress:
+            progress(1)
+    return report
+
+
+def send_pending(
+    *,
+    campaign_id: int | None = None,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    run_id: str | None = None,
+) -> SendReport:
+    """Claim and send pending invitations batch by batch until none are left (or `limit`)."""
+    run_id = run_id or new_run_id()
+    batch_size = int(batch_size or setting("MAIL_BATCH_SIZE"))
+    report = SendReport()
+    release_dead_claims()
+    conditions: list[Any] = [Invitation.state.in_(("pending", "sending"))]
+    if campaign_id is not None:
+        conditions.append(Invitation.campaign_id == campaign_id)
+    with sender_session() as sender:
+        while limit is None or report.handled < limit:
+            size = batch_size if limit is None else min(batch_size, limit - report.handled)
+            ids = claim(run_id, size, conditions, set_state="sending", now=utcnow())
+            if not ids:
+                break
+            report.add(send_claimed_invitations(run_id, ids, sender, progress))
+            if report.stopped:
+                break
+    log.info("run %s: %d sent, %d failed, %d cancelled, %d deferred",
+             run_id, report.sent, report.failed, report.cancelled, report.deferred)
+    return report
+
+
+# --- unsubscribe --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnsubscribeLink:
+    """The invitation behind an unsubscribe link, and whether its customer opted out already."""
+
+    invitation_id: int
+    customer_id: int
+    language: str
+    opted_out: bool
+
+
+def find_unsubscribe(token: str) -> UnsubscribeLink | None:
+    """Return the unsubscribe link's invitation, or None for a forged or unknown token."""
+    if len(token) > 200:
+        return None
+    invitation_id = unsubscribe_invitation_id(token)
+    if invitation_id is None:
+        return None
+    row = db.session.execute(
+        select(Invitation.id, Invitation.customer_id, Invitation.language, Customer.language.label("customer_language"),
+               Customer.opted_out_at, Campaign.language.label("campaign_language"))
+        .join(Customer, Customer.id == Invitation.customer_id)
+        .join(Campaign, Campaign.id == Invitation.campaign_id)
+        .where(Invitation.id == invitation_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    language = row.language or row.customer_language or row.campaign_language
+    return UnsubscribeLink(row.id, row.customer_id, language, row.opted_out_at is not None)
+
+
+def opt_out(customer_id: int, *, now: datetime | None = None) -> bool:
+    """Opt a customer out of all surveys and cancel the invitations not yet sent; return True if new."""
+    now = utcnow() if now is None else now
+    start_write(db.session)
+    changed = db.session.execute(
+        update(Customer).where(Customer.id == customer_id, Customer.opted_out_at.is_(None)).values(opted_out_at=now)
+    ).rowcount
+    db.session.execute(
+        update(Invitation)
+        .where(Invitation.customer_id == customer_id, Invitation.state == "pending", Invitation.claimed_by.is_(None))
+        .values(state="cancelled", failure_reason="customer opted out")
+    )
+    db.session.commit()
+    if changed:
+        log.info("customer %s opted out of surveys", customer_id)
+    return bool(changed)
+
+
+# --- dashboard ----------------------------------------------------------------------------
+
+
+def invitation_counts(campaign_id: int) -> dict[str, int]:
+    """Return the campaign's invitations per state, and how many were answered."""
+    counts = dict(
+        db.session.execute(
+            select(Invitation.state, func.count()).where(Invitation.campaign_id == campaign_id).group_by(Invitation.state)
+        ).all()
+    )
+    counts["answered"] = db.session.execute(
+        select(func.count()).select_from(Response).join(Invitation, Invitation.id == Response.invitation_id)
+        .where(Invitation.campaign_id == campaign_id)
+    ).scalar_one()
+    return counts
+
+
+
+# --- demo ---------------------------------------------------------------------------------
+
+
+def write_demo_outbox(survey_link: str | None = None, prefix: str = "demo-") -> list[str]:
+    """Write the Dutch and the English email of one open demo invitation each into the outbox.
+
+    Demo invitations carry random tokens, so each chosen invitation gets the derived token its
+    email shows (the printed survey link's invitation is never chosen). Returns the file names.
+    """
+    skip = hash_token(survey_link.rsplit("/", 1)[-1]) if survey_link else ""
+    outbox = mail.OutboxConnection(current_app.config["MAIL_OUTBOX_DIR"])
+    renderer = Renderer()
+    written: list[str] = []
+    for language in ("nl", "en"):
+        found = db.session.execute(
+            select(Invitation)
+            .join(Customer, Customer.id == Invitation.customer_id)
+            .where(Customer.external_id.startswith(prefix), Invitation.language == language,
+                   Invitation.state == "sent", Invitation.expires_at > utcnow(), Invitation.token_hash != skip,
+                   ~select(Response.id).where(Response.invitation_id == Invitation.id).exists())
+            .order_by(Invitation.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if found is None:
+            continue
+        found.token_hash = hash_token(invitation_token(found.campaign_id, found.customer_id, found.created_at))
+        db.session.commit()
+        [row] = MailRow.load([found.id])
+        message = renderer.render(row)
+        before = set(outbox.directory.glob("*.eml")) if outbox.directory.is_dir() else set()
+        outbox.send(message)
+        written += [path.name for path in set(outbox.directory.glob("*.eml")) - before]
+    return written

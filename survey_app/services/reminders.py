@@ -1,0 +1,185 @@
+"""Reminders: at most two, only to invitees who have not answered, REMINDER_DAYS after the
+invitation (default 3 and 7); none after an answer, an opt-out, a bounce or expiry.
+
+A reminder carries the first email's link (the token is derived, see invitations.invitation_token)
+and its own Message-ID, threaded under the invitation's. Claims work as for invitations, on the
+'sent' rows: claimed_by and claimed_at mark the run sending a reminder, reminders_sent and
+last_reminder_at are committed right after the server accepted it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+
+from survey_app import mail
+from survey_app.extensions import db
+from survey_app.models import MAX_REMINDERS, Customer, Invitation, Response, utcnow
+from survey_app.services.invitations import (
+    MailRow,
+    SendReport,
+    Sender,
+    _finish,
+    claim,
+    invitation_token,
+    new_run_id,
+    release,
+    release_dead_claims,
+    sender_session,
+    setting,
+)
+from survey_app.services.tokens import hash_token
+
+log = logging.getLogger(__name__)
+
+
+class ReminderSettingError(ValueError):
+    """REMINDER_DAYS is not a list of at most two increasing, positive day counts."""
+
+
+def reminder_days() -> list[int]:
+    """Return the configured reminder days, checked: at most two, positive, increasing."""
+    value = setting("REMINDER_DAYS")
+    if isinstance(value, str):
+        value = [part for part in value.replace(",", " ").split() if part]
+    try:
+        days = [int(day) for day in value]
+    except (TypeError, ValueError) as error:
+        raise ReminderSettingError(f"REMINDER_DAYS must be a list of day counts, not {value!r}") from error
+    if len(days) > MAX_REMINDERS or any(day <= 0 for day in days) or days != sorted(set(days)):
+        raise ReminderSettingError(f"REMINDER_DAYS takes at most {MAX_REMINDERS} increasing positive days, not {days}")
+    return days
+
+
+def due_conditions(now: datetime, days: list[int]) -> list[ColumnElement[bool]]:
+    """Return the SQL conditions of invitations whose next reminder is due at `now`."""
+    if not days:
+        return [Invitation.id.is_(None)]  # matches nothing: reminders are switched off
+    due_by_number = []
+    for number, day in enumerate(days):
+        condition = and_(Invitation.reminders_sent == number, Invitation.sent_at <= now - timedelta(days=day))
+        if number:
+            # A run that starts late sends one reminder, not both at once.
+            gap = timedelta(days=day - days[number - 1])
+            condition = and_(condition, or_(Invitation.last_reminder_at.is_(None),
+                                            Invitation.last_reminder_at <= now - gap))
+        due_by_number.append(condition)
+    blocked = exists().where(
+        Customer.id == Invitation.customer_id,
+        or_(Customer.opted_out_at.is_not(None), Customer.bounced_at.is_not(None),
+            Customer.erased_at.is_not(None), Customer.email.is_(None)),
+    )
+    answered = exists().where(Response.invitation_id == Invitation.id)
+    return [
+        Invitation.state == "sent",
+        Invitation.sent_at.is_not(None),
+        # A reminder that was refused for good stops the reminders of that invitation.
+        Invitation.failure_reason.is_(None),
+        Invitation.reminders_sent < len(days),
+        Invitation.expires_at > now,
+        or_(*due_by_number),
+        ~answered,
+        ~blocked,
+    ]
+
+
+def count_due(now: datetime | None = None) -> dict[int, int]:
+    """Return how many reminders are due now, per reminder number (1 or 2)."""
+    now = utcnow() if now is None else now
+    rows = db.session.execute(
+        select(Invitation.reminders_sent, func.count())
+        .where(*due_conditions(now, reminder_days()))
+        .group_by(Invitation.reminders_sent)
+    ).all()
+    return {number + 1: count for number, count in rows}
+
+
+def send_claimed_reminders(
+    run_id: str, ids: list[int], sender: Sender, days: list[int], progress: Callable[[int], None] | None = None
+) -> SendReport:
+    """Send the next reminder of each claimed invitation, committing each as it is accepted."""
+    report = SendReport()
+    rows = MailRow.load(ids)
+    # Read again under the claim: an answer or opt-out may have arrived since the claim query.
+    answered = set(db.session.execute(select(Response.invitation_id).where(Response.invitation_id.in_(ids))).scalars())
+    db.session.rollback()
+    remaining = [row.id for row in rows]
+    for row in rows:
+        now = utcnow()
+        remaining.remove(row.id)
+        number = row.reminders_sent + 1
+        reason = row.blocked_reason(now) or ("answered" if row.id in answered else None)
+        if reason is None and number > len(days):
+            reason = "no reminder left"
+        if reason is not None:
+            release(run_id, [row.id], state=None)
+            report.cancelled += 1
+        elif hash_token(_token_of(row)) != row.token_hash:
+            # The link cannot be rebuilt (the secret key changed, or the token was made elsewhere):
+            # a reminder with a dead link would only confuse, so the reminders stop here.
+            _finish(run_id, row.id, {"failure_reason": "reminders stopped: the survey link cannot be rebuilt"})
+            report.failed += 1
+        else:
+            try:
+                message = sender.renderer.render(row, reminder=number, now=now)
+                sender.deliver(message)
+            except mail.PermanentMailError as error:
+                _finish(run_id, row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
+                report.failed += 1
+                report.failures.append((row.id, error.reason))
+            except mail.TransientMailError as error:
+                release(run_id, [row.id, *remaining], state=None)
+                report.deferred += 1 + len(remaining)
+                report.stopped = f"mail server unavailable: {error.reason}"
+                return report
+            except mail.MailConfigurationError as error:
+                release(run_id, [row.id, *remaining], state=None)
+                report.deferred += 1 + len(remaining)
+                report.stopped = error.reason
+                return report
+            else:
+                _finish(run_id, row.id, {"reminders_sent": number, "last_reminder_at": now})
+                report.sent += 1
+        if progress:
+            progress(1)
+    return report
+
+
+def _token_of(row: MailRow) -> str:
+    return invitation_token(row.campaign_id, row.customer_id, row.created_at)
+
+
+def send_due_reminders(
+    *,
+    limit: int | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    now: Callable[[], datetime] = utcnow,
+    run_id: str | None = None,
+) -> SendReport:
+    """Claim and send the reminders due now, batch by batch, until none are left (or `limit`)."""
+    days = reminder_days()
+    run_id = run_id or new_run_id()
+    batch_size = int(batch_size or setting("MAIL_BATCH_SIZE"))
+    report = SendReport()
+    if not days:
+        return report
+    release_dead_claims()
+    with sender_session() as sender:
+        while limit is None or report.handled < limit:
+            size = batch_size if limit is None else min(batch_size, limit - report.handled)
+            moment = now()
+            conditions: list[Any] = due_conditions(moment, days)
+            ids = claim(run_id, size, conditions, set_state=None, now=moment)
+            if not ids:
+                break
+            report.add(send_claimed_reminders(run_id, ids, sender, days, progress))
+            if report.stopped:
+                break
+    log.info("reminder run %s: %d sent, %d failed, %d skipped, %d deferred",
+             run_id, report.sent, report.failed, report.cancelled, report.deferred)
+    return report
