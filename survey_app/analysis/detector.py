@@ -2,7 +2,9 @@
 
 Rules give the category and the evidence span. The model only adds a finding when its binary
 probability is high and no rule fired for that category; its evidence is the clause the model
-scores highest. The NPS score is a side signal: a 9 or 10 drops cues marked ambiguous.
+scores highest. The NPS score is a side signal, never a requirement: a 9 or 10 drops cues marked
+ambiguous and lowers the model's probability, a 0 to 6 lowers the model threshold a little.
+Thresholds were chosen by 5-fold cross-validation on the train split (evaluation/train_model.py).
 """
 
 from __future__ import annotations
