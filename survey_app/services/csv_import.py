@@ -5,7 +5,8 @@ chunks, to an anonymous temporary file; bad rows are reported with the physical 
 their record starts (the header is line 1). Only when every row is valid (or the caller asked
 to skip invalid rows) does pass 2 read the spool back and store it chunk by chunk, each chunk in
 one short transaction. Neither pass holds the file in memory. Re-importing a file inserts
-nothing: every event is deduplicated on (source, provider_event_id).
+nothing: every event is deduplicated on (source, provider_event_id). Rows of erased people are
+counted as suppressed and dropped (see survey_app.services.events).
 """
 
 from __future__ import annotations
@@ -198,6 +199,8 @@ class ImportReport:
     valid: int = 0
     inserted: int = 0
     duplicates: int = 0
+    # Valid rows of suppressed (erased) people: accepted and dropped, never stored.
+    suppressed: int = 0
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
     committed: bool = False
@@ -210,6 +213,7 @@ class ImportReport:
     def summary(self) -> str:
         return (
             f"read {self.read}, inserted {self.inserted}, duplicates {self.duplicates}, rejected {self.rejected}"
+            + (f", suppressed {self.suppressed}" if self.suppressed else "")
         )
 
 
@@ -266,7 +270,7 @@ def import_events(
             report.committed = True
             if progress:
                 progress("store", stored.received, report.valid)
-    report.inserted, report.duplicates = stored.inserted, stored.duplicates
+    report.inserted, report.duplicates, report.suppressed = stored.inserted, stored.duplicates, stored.suppressed
     return report
 
 

@@ -5,7 +5,9 @@ The rules, in the order the report counts them (each customer under the first th
 1. converted: a conversion in this campaign from the customer's first click up to and including
    the end of the conversion window after their last click;
 2. window still open: the window after the last click has not fully elapsed at `now`;
-3. opted out; 4. bounced; 5. erased or without an email address;
+3. opted out; 4. bounced; 5. erased or without an email address (an address on the
+   suppression list is dropped from the final list too, as a backstop: ingestion and erasure
+   already keep such addresses out of the customers table);
 6. already invited for this campaign;
 7. invited recently for another campaign: an invitation sent (or still waiting to be sent)
    within CONTACT_FREQUENCY_DAYS before `now`. Only the invitation's initial send counts, never
@@ -29,7 +31,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from survey_app.extensions import db
-from survey_app.models import Campaign, CampaignEvent, Customer, Invitation, UTCDateTime, utcnow
+from survey_app.models import Campaign, CampaignEvent, Customer, Invitation, Suppression, UTCDateTime, utcnow
+from survey_app.services.privacy import suppressed_customer_ids
 
 # Report reasons in the order they are applied; the labels are what the CLI prints.
 REASONS: tuple[tuple[str, str], ...] = (
@@ -147,11 +150,19 @@ def eligible_customers(
 ) -> list[EligibleCustomer]:
     """Return the customers to invite for a campaign, after its cap, sorted by id."""
     rules = _Rules.for_campaign(campaign_id, now, contact_frequency_days)
-    query, exclusions = rules.query(Customer.id, Customer.external_id, Customer.email, Customer.language)
+    # Whether the suppression list holds anything, asked in the same statement: an uncorrelated
+    # subquery the database evaluates once, so the usual empty list costs no extra round trip.
+    any_suppression = exists(select(Suppression.id)).label("any_suppression")
+    query, exclusions = rules.query(
+        Customer.id, Customer.external_id, Customer.email, Customer.language, any_suppression
+    )
     # Every exclusion negated, as separate conditions, so the planner can turn each NOT EXISTS
     # into an anti-join.
     rows = db.session.execute(query.where(*(~condition for condition in exclusions)).order_by(Customer.id)).all()
     customers = [EligibleCustomer(row.id, row.external_id, row.email, row.language) for row in rows]
+    if rows and rows[0].any_suppression:
+        suppressed = suppressed_customer_ids({customer.id: customer.email for customer in customers})
+        customers = [customer for customer in customers if customer.id not in suppressed]
     room = rules.cap_room()
     if room is None or len(customers) <= room:
         return customers

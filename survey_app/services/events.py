@@ -6,6 +6,10 @@ lookups against a `Catalog` of campaigns loaded once). Storage works per chunk i
 transaction: customers are upserted by external id, events are inserted with
 ``INSERT ... ON CONFLICT (source, provider_event_id) DO NOTHING``, and bounces and
 unsubscribes update the customer. The format is documented in docs/ingestion.md.
+
+Events of a suppressed person (an erased customer: their address or external id is on the
+suppression list, see survey_app.services.privacy) are accepted and dropped: they are counted
+as `suppressed`, nothing of them is stored, and no customer is created for them again.
 """
 
 from __future__ import annotations
@@ -27,7 +31,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from survey_app.database import begin_write
-from survey_app.models import EVENT_TYPES, Campaign, CampaignEvent, Customer, PromisedItem, UTCDateTime, utcnow
+from survey_app.models import (
+    EVENT_TYPES,
+    Campaign,
+    CampaignEvent,
+    Customer,
+    PromisedItem,
+    Suppression,
+    UTCDateTime,
+    utcnow,
+)
 
 # The fields of one raw event, as CSV columns and as webhook JSON keys.
 FIELDS = (
@@ -369,11 +382,14 @@ class StoreResult:
     received: int = 0
     inserted: int = 0
     duplicates: int = 0
+    # Events of suppressed (erased) people: accepted, and dropped without a trace.
+    suppressed: int = 0
 
     def add(self, other: StoreResult) -> None:
         self.received += other.received
         self.inserted += other.inserted
         self.duplicates += other.duplicates
+        self.suppressed += other.suppressed
 
 
 @dataclass
@@ -407,7 +423,8 @@ _PG_STAGING = "ingest_events_staging"
 _customers = Customer.__table__
 _FILL_EMPTY_CUSTOMER_FIELDS = (
     _customers.update()
-    .where(_customers.c.id == bindparam("c_id"))
+    # Never refill an erased customer, even one a concurrent erasure blanked a moment ago.
+    .where(_customers.c.id == bindparam("c_id"), _customers.c.erased_at.is_(None))
     .values(
         email=func.coalesce(_customers.c.email, bindparam("c_email")),
         language=func.coalesce(_customers.c.language, bindparam("c_language")),
@@ -427,6 +444,8 @@ class EventWriter:
     session: Session
     source: str
     customers: dict[str, _KnownCustomer] = field(default_factory=dict)
+    # The suppression list's HMAC key; None reads it from the app configuration when needed.
+    suppression_key: bytes | None = None
 
     def write(self, events: Sequence[ValidEvent]) -> StoreResult:
         """Store events in one transaction and commit; return how many were new."""
@@ -436,6 +455,13 @@ class EventWriter:
         begin_write(self.session)
         try:
             connection = self.session.connection()
+            # Checked inside the write transaction, so an erasure that committed before it counts.
+            kept = self._without_suppressed(connection, events)
+            result.suppressed = len(events) - len(kept)
+            events = kept
+            if not events:
+                self.session.commit()
+                return result
             self._resolve_customers(connection, events)
             unique: dict[str, ValidEvent] = {}
             for event in events:
@@ -449,8 +475,36 @@ class EventWriter:
         except BaseException:
             self.session.rollback()
             raise
-        result.duplicates = result.received - result.inserted
+        result.duplicates = result.received - result.inserted - result.suppressed
         return result
+
+    def _without_suppressed(self, connection: Connection, events: Sequence[ValidEvent]) -> Sequence[ValidEvent]:
+        """Return the events whose person is not on the suppression list."""
+        if connection.execute(select(Suppression.id).limit(1)).first() is None:
+            return events  # the common case: nobody was ever erased, so no hashing at all
+        from survey_app.services.privacy import email_hash, external_id_hash, suppression_key
+
+        key = self.suppression_key if self.suppression_key is not None else suppression_key()
+        hashes: dict[tuple[str, str | None], tuple[str, ...]] = {}
+        for event in events:
+            person = (event.customer_external_id, event.email)
+            if person not in hashes:
+                xid, email = person
+                candidates = [external_id_hash(xid, key)]
+                if email:
+                    candidates.append(email_hash(email, key))
+                if "@" in xid:  # exports keyed by address use it as the customer id
+                    candidates.append(email_hash(xid, key))
+                hashes[person] = tuple(candidates)
+        wanted = sorted({digest for candidates in hashes.values() for digest in candidates})
+        found: set[str] = set()
+        column = Suppression.__table__.c.email_hash
+        for start in range(0, len(wanted), 5000):
+            found.update(connection.execute(select(column).where(column.in_(wanted[start : start + 5000]))).scalars())
+        if not found:
+            return events
+        blocked = {person for person, candidates in hashes.items() if not found.isdisjoint(candidates)}
+        return [event for event in events if (event.customer_external_id, event.email) not in blocked]
 
     def _resolve_customers(self, connection: Connection, events: Sequence[ValidEvent]) -> None:
         wanted: dict[str, list[str | None]] = {}

@@ -1,0 +1,154 @@
+"""Logging for the app: survey tokens and email addresses never reach a log line.
+
+Survey and unsubscribe links carry capability tokens, and access logs (Werkzeug's, gunicorn's)
+print request paths; SQL logs print bound parameters, addresses among them. `RedactingFilter`
+masks both in every record: the message with its arguments, the traceback and the stack.
+`configure_logging` puts it on the root handlers and on the loggers that keep their own
+handlers, and masks records as they are created, so handlers added later (a test's capture
+handler, gunicorn's) never see the plain values either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+
+EMAIL_MASK = "[email]"
+TOKEN_MASK = "[token]"
+# Loggers that may have handlers of their own, which records logged there reach without
+# passing the root handlers.
+OWN_HANDLER_LOGGERS = ("werkzeug", "gunicorn.error", "gunicorn.access", "celery", "celery.task", "flask.app")
+
+# An address, also URL-encoded (%40) as in access-logged query strings; \w covers Unicode.
+# "/", "?", "=", "&" and quotes are left out of the local part, so a logged URL keeps its path
+# and keys, and a quoted SQL parameter its quotes.
+_EMAIL = re.compile(r"[\w.!#$%*+^{|}~-]+(?:@|%40)(?:[\w-]+\.)+[\w-]{2,}", re.IGNORECASE)
+# /s/<token> (survey) and /u/<token> (unsubscribe), whatever the token looks like.
+_TOKEN_PATH = re.compile(r"(/[su]/)[^/?#\s\"'<>]+")
+# A bare url-safe token: 22+ characters (128 bits) mixing upper case, lower case and digits.
+# Hex digests and snake_case names lack upper case, so SQL hashes and identifiers stay readable.
+_LONG_TOKEN = re.compile(r"(?<![\w-])(?=[\w-]*[A-Z])(?=[\w-]*[a-z])(?=[\w-]*[0-9])[A-Za-z0-9_-]{22,}(?![\w-])")
+
+
+def redact(text: str) -> str:
+    """Return text with email addresses and survey tokens masked."""
+    if not text:
+        return text
+    text = _TOKEN_PATH.sub(lambda match: match.group(1) + TOKEN_MASK, text)
+    text = _LONG_TOKEN.sub(TOKEN_MASK, text)
+    return _EMAIL.sub(EMAIL_MASK, text)
+
+
+def _has_secret(value: Any) -> bool:
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break logging
+        return False
+    return redact(text) != text
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Mask the record in place: message and arguments, traceback text, stack."""
+    if getattr(record, "_survey_app_redacted", False):
+        return
+    args = record.args
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a bad format string: keep what we can, masked
+        message = f"{record.msg} {args!r}"
+    masked = redact(message)
+    secret_args = bool(args) and _has_secret(args)
+    if masked != message or secret_args or not isinstance(record.msg, str):
+        # The arguments are folded into the masked message; keeping them would keep the secret.
+        record.msg, record.args = masked, None
+    if record.exc_info and not record.exc_text:
+        # Formatted once here; formatters reuse exc_text instead of formatting the exception again.
+        record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    record._survey_app_redacted = True
+
+
+class RedactingFilter(logging.Filter):
+    """Mask email addresses and survey tokens in every record that passes; drop none."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+_FILTER = RedactingFilter()
+_HANDLER_MARK = "_survey_app_handler"
+
+
+def _install_record_factory() -> None:
+    current: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
+    if getattr(current, "_survey_app_redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        redact_record(record)
+        return record
+
+    factory._survey_app_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+def _filter_handlers(logger: logging.Logger) -> None:
+    for handler in logger.handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+
+
+def configure_logging(app: Flask) -> None:
+    """Mask tokens and addresses in all logging; give a bare process one stderr handler.
+
+    LOG_FORMAT ("text" or "json") and LOG_LEVEL apply to that handler only: when the server
+    (gunicorn, a test runner) configured logging already, its handlers and levels are kept.
+    Safe to call once per app; nothing is added twice.
+    """
+    _install_record_factory()
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        if str(app.config.get("LOG_FORMAT", "text")).lower() == "json":
+            handler.setFormatter(JsonFormatter())
+        else:
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        setattr(handler, _HANDLER_MARK, True)
+        root.addHandler(handler)
+        root.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
+    _filter_handlers(root)
+    for name in (*OWN_HANDLER_LOGGERS, app.logger.name):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+        _filter_handlers(logger)
