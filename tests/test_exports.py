@@ -228,7 +228,7 @@ def test_pseudonyms_are_stable_group_a_customer_and_hide_ids_and_emails(app, cli
     assert first == again
     pseudonyms = [row["customer_pseudonym"] for row in rows]
     assert len(set(pseudonyms)) == len(pseudonyms) - 1  # the repeat customer answered twice
-    repeat = [row["customer_pseudonym"] for row in rows if row["campaign_key"] == "eerder"][0]
+    repeat = next(row["customer_pseudonym"] for row in rows if row["campaign_key"] == "eerder")
     assert repeat == rows[0]["customer_pseudonym"]
     assert repeat.startswith("p-") and len(repeat) == 2 + exports.PSEUDONYM_LENGTH
     assert data.repeat_customer not in first and "@example.com" not in first

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Select, case, func, literal, select, union
 
@@ -38,6 +38,8 @@ from survey_app.models import (
 )
 
 EXPORT_KINDS = ("responses", "campaigns", "items")
+# A select of any columns (Select is generic over its column types).
+AnySelect = Select[Unpack[tuple[Any, ...]]]
 # Rows fetched from the cursor per round trip, and rows per yielded text chunk.
 BATCH_SIZE = 2000
 LIST_SEPARATOR = "|"
@@ -174,7 +176,7 @@ def response_header(options: ExportOptions) -> tuple[str, ...]:
     return (*RESPONSE_COLUMNS_BEFORE_CUSTOMER, customer, *email, *RESPONSE_COLUMNS_AFTER_CUSTOMER)
 
 
-def responses_query(options: ExportOptions) -> Select[Any]:
+def responses_query(options: ExportOptions) -> AnySelect:
     """Select one flat row per response, with its analysis and findings already aggregated."""
     categories = (
         select(func.aggregate_strings(ResponseFinding.category, _SQL_SEPARATOR))
@@ -232,7 +234,7 @@ def _listed(joined: str | None) -> str:
     return LIST_SEPARATOR.join(sorted(set(joined.split(_SQL_SEPARATOR))))
 
 
-def _stream(query: Select[Any], batch_size: int) -> Iterator[Sequence[Any]]:
+def _stream(query: AnySelect, batch_size: int) -> Iterator[Sequence[Any]]:
     """Yield the query's rows from a server-side cursor, a batch per round trip."""
     # yield_per turns on stream_results: a named cursor on PostgreSQL, stepwise reads on SQLite.
     result = db.session.execute(query.execution_options(yield_per=batch_size))
@@ -262,7 +264,7 @@ def export_responses(options: ExportOptions) -> Iterator[str]:
     return iter_csv(response_header(options), response_rows(options), options.fmt, options.batch_size)
 
 
-def campaigns_query(campaign_id: int | None = None) -> Select[Any]:
+def campaigns_query(campaign_id: int | None = None) -> AnySelect:
     """Select each campaign with its funnel counts, newest verdict and newest flag."""
     clickers = (
         select(CampaignEvent.campaign_id, func.count(func.distinct(CampaignEvent.customer_id)).label("n"))
@@ -339,7 +341,7 @@ def export_campaigns(options: ExportOptions) -> Iterator[str]:
     return iter_csv(CAMPAIGN_COLUMNS, campaign_rows(options), options.fmt, options.batch_size)
 
 
-def _in_campaign(query: Select[Any], campaign_id: int | None) -> Select[Any]:
+def _in_campaign(query: AnySelect, campaign_id: int | None) -> AnySelect:
     if campaign_id is None:
         return query
     return query.join(PromisedItem, PromisedItem.id == query.selected_columns[0]).where(
@@ -422,7 +424,9 @@ def item_rows(options: ExportOptions) -> Iterator[tuple[Cell, ...]]:
     for item_id, campaign_id, key, kind, label, city in _stream(query, options.batch_size):
         n = respondents.get(campaign_id, 0)
         failed = reports.get(item_id, 0)
-        share = low = high = None
+        share: float | None = None
+        low: float | None = None
+        high: float | None = None
         if n:
             interval = wilson_interval(failed, n)
             share, low, high = failed / n, interval.low, interval.high
