@@ -178,3 +178,40 @@ def test_two_simultaneous_submits_store_one_row_and_never_fail(app, link):
 def test_the_privacy_page_speaks_both_languages(client):
     assert "Hoe we met je antwoord omgaan" in client.get("/privacy?lang=nl").get_data(as_text=True)
     assert "How we handle your answer" in client.get("/privacy?lang=en").get_data(as_text=True)
+
+
+def test_a_changed_answer_is_analysed_again(app, client, link):
+    client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
+    client.post(f"/s/{link}", data={"score": "9", "comment": "Alles prima geregeld"})
+    with app.app_context():
+        analysis = db.session.execute(select(ResponseAnalysis)).scalar_one()
+        assert (analysis.response_revision, analysis.broken_promise) == (2, False)
+
+
+def test_a_failing_analysis_never_costs_the_answer(app, client, link, monkeypatch):
+    from survey_app.services import analysis
+
+    def broken(response_id):
+        raise RuntimeError("analysis down")
+
+    monkeypatch.setattr(analysis, "analyze_one", broken)
+    assert client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"}).status_code == 302
+    assert [(row.score, row.comment) for row in responses(app)] == [(2, "dicht")]
+
+
+def test_with_a_broker_the_analysis_is_queued_not_run_in_the_request(app, client, link, monkeypatch):
+    from survey_app import jobs
+
+    queued = []
+
+    class Broker:
+        def send_task(self, name, args):
+            queued.append((name, tuple(args)))
+
+    monkeypatch.setattr(jobs, "celery_for", lambda flask_app: Broker())
+    app.config["BROKER_URL"] = "redis://broker.invalid:6379/0"
+    assert client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"}).status_code == 302
+    [stored] = responses(app)
+    assert queued == [(jobs.task_name(jobs.analyze_response), (stored.id,))]
+    with app.app_context():
+        assert db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar() == 0

@@ -14,10 +14,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
+from survey_app import jobs
 from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import Invitation, Response, utcnow
-from survey_app.services import analysis
 from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
 
 SCORE_PATTERN = re.compile(r"(?:10|[0-9])")
@@ -132,13 +132,13 @@ def store_answer(invitation: Invitation, score: int, comment: str, language: str
 
 
 def request_analysis(response_id: int) -> None:
-    """Analyse a stored or changed answer; a failure is logged and never reaches the respondent.
+    """Have a stored or changed answer analysed without making the respondent wait on it.
 
-    Inline for now: one answer plus its campaign's verdict takes milliseconds (docs/survey.md).
-    Once survey_app.jobs exists this becomes jobs.dispatch(jobs.analyze_response, response_id),
-    which queues the work when a broker is configured.
+    Without a broker the job runs inline (one answer plus its campaign's verdict: tens of
+    milliseconds, see docs/survey.md); with one it is queued for a worker. A failure is logged
+    and never reaches the respondent: the answer is stored, and `survey-app analyze` catches up.
     """
     try:
-        analysis.analyze_one(response_id)
-    except Exception:  # noqa: BLE001 - the answer is stored; `survey-app analyze` catches up later
+        jobs.dispatch(jobs.analyze_response, response_id)
+    except Exception:  # noqa: BLE001 - an analysis or broker failure must not lose the stored answer
         log.exception("analysis of response %s failed; `survey-app analyze` will retry it", response_id)

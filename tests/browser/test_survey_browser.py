@@ -3,14 +3,19 @@ with a mouse or a finger, and with the keyboard alone, in Dutch and in English."
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from survey_app.extensions import db
-from survey_app.models import Response
+from survey_app.models import Response, utcnow
+from survey_app.services import invitations
 from tests import factories
 from tests.browser.conftest import screenshot
+from tests.support import smtp_server
 
 WORDING = {
     "nl": {"detractor": "Wat ging er mis?", "promoter": "Wat vond je goed?", "thanks": "Bedankt!",
@@ -30,18 +35,29 @@ pytestmark = [
 
 
 def emailed_link(app: Flask, server: str, language: str, score: int) -> str:
-    """Return the survey link a customer would find in the invitation email.
+    """Send a real invitation over SMTP and return the link to click for `score` in that email.
 
-    Until the invitation sender (survey_app.services.invitations) is in the tree, this builds the
-    link the email template would carry from a factory token. Once it is, send a real invitation
-    to tests.support.smtp_server() and take the link from the received message's text part.
+    The survey link comes from the message's text part; the one-click score link, which only
+    the HTML part carries, must be that same link with ?score=N.
     """
     with app.app_context():
         customer = factories.customer(language=language)
         campaign = factories.campaign(name="Gratis dag" if language == "nl" else "Free day", language=language)
-        _, token = factories.invitation(campaign, customer, language=language)
+        factories.event(campaign, customer, "clicked", occurred_at=utcnow() - timedelta(days=5))
         db.session.commit()
-    return f"{server}/s/{token}?score={score}"
+        campaign_id = campaign.id
+    with smtp_server() as mailbox:
+        app.config.update(BASE_URL=server, MAIL_BACKEND="smtp", SMTP_HOST=mailbox.host, SMTP_PORT=mailbox.port)
+        with app.app_context():
+            assert invitations.create_invitations(campaign_id) == 1
+            assert invitations.send_pending(campaign_id=campaign_id).sent == 1
+    [message] = mailbox.messages
+    link = re.search(re.escape(server) + r"/s/[A-Za-z0-9_-]+", message.get_body(("plain",)).get_content())
+    assert link, "the text part carries the survey link"
+    html = message.get_body(("html",)).get_content()
+    score_link = f"{link.group(0)}?score={score}"
+    assert f'href="{score_link}"' in html
+    return score_link
 
 
 @pytest.fixture(autouse=True)
