@@ -33,6 +33,7 @@ _MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
 _STRIP_RE = re.compile(r"['.\-]")
 
 
+@functools.lru_cache(maxsize=65536)
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()

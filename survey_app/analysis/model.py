@@ -22,6 +22,8 @@ from .resources import has_data_file, read_json
 
 MODEL_FILE = "model.json"
 _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
+# 1 + log(count) for the small counts almost every n-gram has.
+_SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
 
 
@@ -56,9 +58,11 @@ class _Vectorizer:
         # Counter and scalar maths beat numpy's per-call overhead on a few hundred n-grams.
         counts = Counter(found)
         idf = self.idf_list
-        log = math.log
         if self.sublinear_tf:
-            values = [(1.0 + log(count)) * idf[index] for index, count in counts.items()]
+            values = [
+                (_SUBLINEAR[count] if count < len(_SUBLINEAR) else 1.0 + math.log(count)) * idf[index]
+                for index, count in counts.items()
+            ]
         else:
             values = [count * idf[index] for index, count in counts.items()]
         norm = math.sqrt(sum(v * v for v in values))
