@@ -123,3 +123,50 @@ def test_login_form_requires_its_csrf_token(client, researcher, app_config):
         headers={"Referer": "https://localhost/auth/login"},
     )
     assert accepted.status_code == 302
+
+
+def test_session_cookie_is_httponly_samesite_lax_and_secure_under_https(client, researcher):
+    # The test app's BASE_URL is https, which turns Secure on.
+    cookie = login(client, researcher).headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+LIMITS = {"LOGIN_RATE_LIMIT_PER_EMAIL": "2 per minute", "LOGIN_RATE_LIMIT_PER_ADDRESS": "3 per minute"}
+
+
+def from_address(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+@pytest.mark.parametrize("app_config", [LIMITS])
+def test_failed_logins_are_limited_per_email_with_one_message_for_every_account(app, client, researcher, app_config):
+    pages = {}
+    for email in (researcher, "nobody@example.com"):
+        for attempt in range(2):
+            response = client.post("/auth/login", data={"email": email, "password": "wrong password!!"},
+                                   **from_address(f"10.0.{len(pages)}.{attempt}"))
+            assert response.status_code == 200
+        # A third try from yet another address, now with the right password, is refused.
+        limited = client.post("/auth/login", data={"email": email, "password": PASSWORD},
+                              **from_address(f"10.1.{len(pages)}.9"))
+        assert limited.status_code == 429
+        assert "Retry-After" in limited.headers
+        pages[email] = limited.get_data(as_text=True).replace(email, "EMAIL")
+    assert "Too many failed sign-ins. Wait a few minutes and try again." in pages[researcher]
+    assert pages[researcher] == pages["nobody@example.com"]
+    assert client.get("/dashboard/").status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{**LIMITS, "LOGIN_RATE_LIMIT_PER_EMAIL": "5 per minute"}])
+def test_failed_logins_are_limited_per_address_and_successes_do_not_count(client, researcher, app_config):
+    for _ in range(3):
+        assert login(client, researcher).status_code == 302
+        client.post("/auth/logout")
+    for number in range(3):
+        assert login(client, f"someone{number}@example.com", "wrong password!!").status_code == 200
+    assert login(client, researcher).status_code == 429
+    # Another address is not affected, and X-Forwarded-For is not trusted without a proxy setting.
+    assert client.post("/auth/login", data={"email": researcher, "password": PASSWORD},
+                       headers={"X-Forwarded-For": "10.9.9.9"}).status_code == 429
+    assert client.post("/auth/login", data={"email": researcher, "password": PASSWORD},
+                       **from_address("10.9.9.9")).status_code == 302
