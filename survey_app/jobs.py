@@ -105,6 +105,8 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "broker_url": config.get("BROKER_URL"),
         "broker_connection_retry_on_startup": True,
+        # One queue name per deployment, so two deployments can share one Redis.
+        "task_default_queue": config.get("CELERY_QUEUE") or "survey_app",
         "task_ignore_result": True,
         # A task is acknowledged after it ran, so a worker killed midway leaves it to another;
         # the claims make running a batch twice harmless.
