@@ -249,7 +249,9 @@ def main() -> None:
         for result in (hello, get, post):
             ratio = result.requests_per_second / hello.requests_per_second
             target = f">={TARGETS[result.scenario]:.2f}" if result.scenario in TARGETS else ""
-            print(f"{result.scenario:<9}{result.requests_per_second:>10.0f}{result.p99_ms:>9.1f}{ratio:>8.2f}"
+            # wrk leaves timed-out requests out of its latency figures: 0 then means "all too slow".
+            p99 = "timeout" if result.errors and not result.p99_ms else f"{result.p99_ms:.1f}"
+            print(f"{result.scenario:<9}{result.requests_per_second:>10.0f}{p99:>9}{ratio:>8.2f}"
                   f"{target:>8}{result.ok:>9}{result.other:>7}{result.errors:>8}{result.wrapped:>9}")
         # wrk stops with requests in flight: the server may store up to one per connection that
         # wrk never saw answered. Anything else is a lost or a doubled answer.
@@ -263,7 +265,7 @@ def main() -> None:
             get.requests_per_second / hello.requests_per_second >= TARGETS["GET"],
             post.requests_per_second / hello.requests_per_second >= TARGETS["POST"],
             all(result.errors == 0 and result.other == 0 for result in (hello, get, post)),
-            all(result.p99_ms < P99_LIMIT_MS for result in (get, post)),
+            all(0 < result.p99_ms < P99_LIMIT_MS for result in (get, post)),
             exactly_once,
         ]
         print("targets: " + ("all met" if all(verdicts) else "NOT MET: " + ", ".join(
