@@ -67,6 +67,10 @@ MAX_CONTENT_LENGTH = 20 * 1024 * 1024
 RATELIMIT_STORAGE_URI = "memory://"
 RATELIMIT_ENABLED = True
 RATELIMIT_HEADERS_ENABLED = True
+# Survey link lookups per client address: all requests, and the smaller budget of lookups that
+# found no usable link (after which good links get 429 too, which stops token guessing).
+SURVEY_RATE_LIMIT = "60 per minute"
+SURVEY_BAD_LINK_RATE_LIMIT = "10 per minute"
 # How many reverse proxies in front of the app set X-Forwarded-For / -Proto (0: none trusted).
 PROXY_FIX_X_FOR = 0
 
