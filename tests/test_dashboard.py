@@ -194,6 +194,7 @@ def test_campaign_page_shows_verdict_items_funnel_and_highlighted_evidence(signe
     assert f'/dashboard/campaigns/{scenario.broken_id}">Settings</a>' in page
     assert "NPS per week" in page
     assert f"/dashboard/campaign/{scenario.broken_id}/charts/items.svg?v=" in page
+    assert f'href="/dashboard/exports/responses.csv?campaign_id={scenario.broken_id}"' in page
 
 
 def test_campaign_page_of_an_unknown_campaign_is_404(signed_in):
