@@ -28,9 +28,9 @@ TOKEN_MASK = "[token]"
 OWN_HANDLER_LOGGERS = ("werkzeug", "gunicorn.error", "gunicorn.access", "celery", "celery.task", "flask.app")
 
 # An address, also URL-encoded (%40) as in access-logged query strings; \w covers Unicode.
-# "/", "?", "=", "&" and quotes are left out of the local part, so a logged URL keeps its path
-# and keys, and a quoted SQL parameter its quotes.
-_EMAIL = re.compile(r"[\w.!#$%*+^{|}~-]+(?:@|%40)(?:[\w-]+\.)+[\w-]{2,}", re.IGNORECASE)
+# "/", "?", "=", "&", quotes and "*" are left out of the local part, so a logged URL keeps its path,
+# a quoted SQL parameter its quotes, and an already masked "j***@example.com" stays as it is.
+_EMAIL = re.compile(r"[\w.!#$%+^{|}~-]+(?:@|%40)(?:[\w-]+\.)+[\w-]{2,}", re.IGNORECASE)
 # /s/<token> (survey) and /u/<token> (unsubscribe), whatever the token looks like.
 _TOKEN_PATH = re.compile(r"(/[su]/)[^/?#\s\"'<>]+")
 # A bare url-safe token: 22+ characters (128 bits) mixing upper case, lower case and digits.
