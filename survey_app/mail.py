@@ -1,8 +1,9 @@
 """Survey emails: building a safe MIME message, and delivering it to an outbox folder or SMTP.
 
-Building never concatenates header text: addresses go through email.headerregistry.Address, and
-every value that came from an import is stripped of line breaks and control characters first
-(Python before 3.11.10 does not refuse them itself, CVE-2024-6923). Delivery keeps one SMTP
+Building never concatenates header text: addresses are parsed and checked, then written with
+email.utils.formataddr (quoting and RFC 2047 encoding), and every value that came from an import is
+stripped of line breaks and control characters first (Python before 3.11.10 does not refuse them
+itself, CVE-2024-6923). Delivery keeps one SMTP
 connection open for a whole batch and sorts failures into transient (4xx, lost or refused
 connections: retry with backoff), permanent (5xx: the message is refused) and configuration
 problems (login, TLS: stop the run, blame no invitation).
