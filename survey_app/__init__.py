@@ -14,6 +14,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from survey_app.config import load_configuration
+from survey_app.logs import configure_logging
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -24,6 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
     )
     load_configuration(app, test_config)
+    configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

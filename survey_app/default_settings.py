@@ -74,5 +74,13 @@ SURVEY_BAD_LINK_RATE_LIMIT = "10 per minute"
 # How many reverse proxies in front of the app set X-Forwarded-For / -Proto (0: none trusted).
 PROXY_FIX_X_FOR = 0
 
-# Logging: "text" or "json".
+# Privacy: after how many days comments are anonymised and the personal data of people who
+# never answered is erased (`survey-app purge`; 0 or None keeps them). The suppression list's
+# keyed hashes use SUPPRESSION_KEY, or SECRET_KEY when unset: changing it empties the list.
+RETENTION_COMMENT_DAYS = 365
+RETENTION_NONRESPONDENT_DAYS = 180
+SUPPRESSION_KEY = None
+
+# Logging: "text" or "json". Email addresses and survey tokens are masked in every record.
 LOG_FORMAT = "text"
+LOG_LEVEL = "INFO"

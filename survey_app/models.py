@@ -292,6 +292,9 @@ class Response(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Incremented on every change, so analysis can tell which answers are new or changed.
     revision: Mapped[int] = mapped_column(Integer, default=1)
+    # Set when erasure or retention blanked the comment: its stored findings stay (the campaign's
+    # figures must not change) and the blank text is never analysed again.
+    comment_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     invitation: Mapped[Invitation] = relationship(back_populates="response")
     analysis: Mapped[ResponseAnalysis | None] = relationship(

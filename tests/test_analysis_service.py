@@ -109,3 +109,25 @@ def test_the_demo_flags_the_car_rental_campaign_only(unmigrated_app):
         assert flag.campaign.key == "demo-gratis-dag"
         reasons = " ".join(flag.verdict.details["reasons"])
         assert "closed_location" in reasons
+
+
+def test_an_erased_comment_keeps_its_findings_through_reanalysis(app):
+    from survey_app.models import utcnow
+
+    campaign_id = build_campaign(app, CLOSED, [1, 2, 0, 3, 2, 4])
+    runner = app.test_cli_runner()
+    runner.invoke(args=["analyze"])
+    with app.app_context():
+        response = db.session.execute(select(Response).order_by(Response.id)).scalars().first()
+        findings_before = count(app, ResponseFinding)
+        response.comment = ""
+        response.comment_erased_at = utcnow()
+        db.session.commit()
+    assert "Analysed 0 answers" in runner.invoke(args=["analyze"]).output
+    assert "Analysed 5 answers" in runner.invoke(args=["analyze", "--all"]).output
+    assert count(app, ResponseFinding) == findings_before
+    with app.app_context():
+        verdict = db.session.execute(
+            select(CampaignVerdict).filter_by(campaign_id=campaign_id).order_by(CampaignVerdict.id.desc())
+        ).scalars().first()
+        assert all(quote["text"].strip() for quote in verdict.details["quotes"])

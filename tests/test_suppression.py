@@ -88,7 +88,7 @@ def test_the_webhook_accepts_an_erased_persons_events_and_stores_nothing(app, cl
 def test_an_event_for_someone_else_in_the_same_batch_is_stored(app, client, erased, runner):
     secret = runner.invoke(args=["create-source", "esp"]).output.strip().splitlines()[-1]
     response = post(client, secret, [webhook_event(1, email=EMAIL), webhook_event(2)])
-    assert response.get_json() == {"received": 2, "inserted": 1, "duplicates": 0}
+    assert response.get_json() == {"received": 2, "inserted": 1, "duplicates": 0, "suppressed": 1}
     assert customers_with_email(app, "c2@example.nl") == 1
 
 

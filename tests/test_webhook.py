@@ -75,7 +75,7 @@ def test_create_source_prints_a_secret_that_is_not_stored(app, secret):
 def test_a_signed_batch_is_stored_and_counted(app, client, secret):
     response = post(client, secret, [event(1), event(2, event_type="Delivered", clicked=None)])
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"received": 2, "inserted": 2, "duplicates": 0}
+    assert response.get_json() == {"received": 2, "inserted": 2, "duplicates": 0, "suppressed": 0}
     with app.app_context():
         click = db.session.execute(select(CampaignEvent).filter_by(provider_event_id="wh-1")).scalar_one()
         assert click.source == "esp" and click.type == "clicked"
@@ -88,9 +88,9 @@ def test_a_replayed_delivery_is_answered_200_and_stored_once(app, client, secret
     headers = signed_headers(secret, body)
     first = client.post(URL, data=body, headers=headers)
     replay = client.post(URL, data=body, headers=headers)
-    assert first.get_json() == {"received": 2, "inserted": 2, "duplicates": 0}
+    assert first.get_json() == {"received": 2, "inserted": 2, "duplicates": 0, "suppressed": 0}
     assert replay.status_code == 200
-    assert replay.get_json() == {"received": 2, "inserted": 0, "duplicates": 2}
+    assert replay.get_json() == {"received": 2, "inserted": 0, "duplicates": 2, "suppressed": 0}
     assert stored(app) == 2
 
 

@@ -232,6 +232,9 @@ def _item_reports(
 def _select_quotes(analyses: tuple[CommentAnalysis, ...], max_quotes: int) -> tuple[EvidenceQuote, ...]:
     candidates: list[tuple[tuple[float, int, int, int], int, EvidenceQuote]] = []
     for a_index, analysis in enumerate(analyses):
+        if not analysis.text.strip():
+            # An erased comment keeps its findings for the counts, but has no words to quote.
+            continue
         is_detractor = analysis.score is not None and analysis.score <= _DETRACTOR_MAX_SCORE
         for f_index, finding in enumerate(analysis.findings):
             quote = _quote(analysis, finding)

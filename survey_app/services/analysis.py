@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -58,15 +58,19 @@ def stale_responses(campaign_id: int | None = None, everything: bool = False):
     query = select(Response.id).join(Invitation, Invitation.id == Response.invitation_id)
     if campaign_id is not None:
         query = query.where(Invitation.campaign_id == campaign_id)
-    if not everything:
-        query = query.outerjoin(ResponseAnalysis, ResponseAnalysis.response_id == Response.id).where(
-            or_(
-                ResponseAnalysis.id.is_(None),
-                ResponseAnalysis.response_revision != Response.revision,
-                ResponseAnalysis.analyzer_version != library.ANALYZER_VERSION,
-            )
-        )
-    return query.order_by(Response.id)
+    query = query.outerjoin(ResponseAnalysis, ResponseAnalysis.response_id == Response.id)
+    # An erased comment keeps the findings it had: re-reading its blank text would drop them.
+    never_again = and_(Response.comment_erased_at.is_not(None), ResponseAnalysis.id.is_not(None))
+    if everything:
+        return query.where(~never_again).order_by(Response.id)
+    return query.where(
+        ~never_again,
+        or_(
+            ResponseAnalysis.id.is_(None),
+            ResponseAnalysis.response_revision != Response.revision,
+            ResponseAnalysis.analyzer_version != library.ANALYZER_VERSION,
+        ),
+    ).order_by(Response.id)
 
 
 def count_stale(campaign_id: int | None = None, everything: bool = False) -> int:

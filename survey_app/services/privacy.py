@@ -231,7 +231,11 @@ def _anonymise_responses(response_ids: Sequence[int], counts: ScrubCounts) -> No
         counts.campaigns.update(row.campaign_id for row in rows)
         texts.update(row.comment for row in rows if row.comment)
         counts.comments += sum(1 for row in rows if row.comment)
-        db.session.execute(update(Response).where(Response.id.in_(batch), Response.comment != "").values(comment=""))
+        db.session.execute(
+            update(Response)
+            .where(Response.id.in_(batch), Response.comment_erased_at.is_(None))
+            .values(comment="", comment_erased_at=utcnow())
+        )
         analyses = select(ResponseAnalysis.id).where(ResponseAnalysis.response_id.in_(batch))
         # Keywords are lemmas of the comment; spans point into text that no longer exists.
         db.session.execute(update(ResponseAnalysis).where(ResponseAnalysis.response_id.in_(batch)).values(keywords=[]))

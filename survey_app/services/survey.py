@@ -121,6 +121,7 @@ def store_answer(invitation: Invitation, score: int, comment: str, language: str
         index_elements=[Response.invitation_id],
         set_={"score": statement.excluded.score, "comment": statement.excluded.comment,
               "language": statement.excluded.language, "updated_at": statement.excluded.updated_at,
+              "comment_erased_at": None,
               "revision": Response.revision + 1},
     ).returning(Response.id)
     response_id = db.session.execute(statement).scalar_one()

@@ -51,4 +51,7 @@ def receive_events() -> ResponseReturnValue:
     if outcome.result is None:
         return jsonify(error="invalid events; nothing of this batch was stored", errors=outcome.errors), 422
     result = outcome.result
-    return jsonify(received=result.received, inserted=result.inserted, duplicates=result.duplicates), 200
+    return jsonify(
+        received=result.received, inserted=result.inserted, duplicates=result.duplicates,
+        suppressed=result.suppressed,
+    ), 200
