@@ -458,9 +458,16 @@ def test_the_command_reports_an_unknown_campaign(app, runner):
 @pytest.mark.parametrize(
     ("value", "cell"),
     [("=1+1", "'=1+1"), ("+31", "'+31"), ("-2", "'-2"), ("@SUM", "'@SUM"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-     ("\nx", "'\nx"), ("plain", "plain"), (None, ""), ("a=b", "a=b")],
+     ("\nx", "'\nx"), ("\0x", "'\0x"), ("plain", "plain"), (None, ""), ("a=b", "a=b")],
 )
 def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote(value, cell):
-    from survey_app.cli.eligibility import csv_cell
+    import csv
+    import io
 
-    assert csv_cell(value) == cell
+    from survey_app.cli.eligibility import write_csv
+
+    out = io.StringIO()
+    assert write_csv(out, [(value, "a@example.com", "nl")]) == 1
+    header, row = list(csv.reader(io.StringIO(out.getvalue())))
+    assert header == ["external_id", "email", "language"]
+    assert row[0] == cell

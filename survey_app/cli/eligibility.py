@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING
 
 import click
+
+from survey_app import csv_safety
 from flask.cli import with_appcontext
 
 if TYPE_CHECKING:
     from survey_app.services.eligibility import EligibilityReport
 
-# A spreadsheet reads a cell starting with one of these as a formula (or strips it into one).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 CSV_HEADER = ("external_id", "email", "language")
-
-
-def csv_cell(value: str | None) -> str:
-    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else value
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
 def report_lines(report: EligibilityReport) -> list[str]:
@@ -38,14 +31,8 @@ def report_lines(report: EligibilityReport) -> list[str]:
 
 
 def write_csv(stream: IO[str], customers: Iterable[tuple[str | None, str, str | None]]) -> int:
-    """Write the customers as CSV with a header and return how many rows were written."""
-    writer = csv.writer(stream)
-    writer.writerow(CSV_HEADER)
-    count = 0
-    for row in customers:
-        writer.writerow([csv_cell(cell) for cell in row])
-        count += 1
-    return count
+    """Write the customers as formula-safe CSV with a header; return how many rows were written."""
+    return csv_safety.write_csv(stream, CSV_HEADER, customers)
 
 
 @click.command("eligible")

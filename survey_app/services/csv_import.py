@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from survey_app.csv_safety import CsvFormat, SafeWriter
 from survey_app.extensions import db
 from survey_app.models import EVENT_TYPES
 from survey_app.services.events import (
@@ -81,7 +82,6 @@ BUILTIN_COLUMNS: dict[str, str] = {
 
 _NOT_WORD = re.compile(r"[^0-9a-z]+")
 _QUOTED = re.compile(r'"[^"]*"')
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 Progress = Callable[[str, int, int], None]
 
@@ -175,11 +175,6 @@ def sniff_delimiter(header_line: str) -> str:
     return ";" if bare.count(";") > bare.count(",") else ","
 
 
-def neutralize_cell(value: str) -> str:
-    """Prefix a quote to a cell a spreadsheet would run as a formula."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 @dataclass(frozen=True, slots=True)
 class RowError:
     """One rejected row: the line its record starts on and why."""
@@ -220,12 +215,14 @@ class ImportReport:
 class _RejectsWriter:
     def __init__(self, path: str, header: list[str], delimiter: str) -> None:
         self.path = path
-        self.handle: IO[str] = open(path, "w", encoding="utf-8-sig", newline="")
-        self.writer = csv.writer(self.handle, delimiter=delimiter)
-        self.writer.writerow([neutralize_cell(cell) for cell in ["line", "reason", *header]])
+        # Same delimiter as the input, so the rejects open like the file they came from.
+        self.handle: IO[str] = open(path, "w", encoding="utf-8", newline="")
+        self.writer = SafeWriter(self.handle, CsvFormat(delimiter=delimiter, bom=True))
+        self.writer.write_bom(self.handle)
+        self.writer.writerow(["line", "reason", *header])
 
     def write(self, line: int, reason: str, row: list[str]) -> None:
-        self.writer.writerow([str(line), neutralize_cell(reason), *(neutralize_cell(cell) for cell in row)])
+        self.writer.writerow([line, reason, *row])
 
     def close(self) -> None:
         self.handle.close()
