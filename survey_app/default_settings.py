@@ -52,6 +52,9 @@ EVENTS_DEFAULT_TIMEZONE = "Europe/Amsterdam"
 # broken promise is above the threshold, given at least this many respondents.
 VERDICT_THRESHOLD = 0.10
 VERDICT_MIN_RESPONDENTS = 5
+# A new answer refreshes its campaign's verdict at most this often; a scheduled
+# `survey-app analyze` recomputes any verdict older than the campaign's newest analysis.
+VERDICT_REFRESH_SECONDS = 60
 
 # Web security.
 SESSION_COOKIE_HTTPONLY = True

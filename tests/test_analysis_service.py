@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from survey_app.extensions import db
-from survey_app.models import CampaignVerdict, Flag, Response, ResponseAnalysis, ResponseFinding
+from survey_app.models import Campaign, CampaignVerdict, Flag, Response, ResponseAnalysis, ResponseFinding
 from tests import factories
 
 CLOSED = [
@@ -131,3 +131,39 @@ def test_an_erased_comment_keeps_its_findings_through_reanalysis(app):
             select(CampaignVerdict).filter_by(campaign_id=campaign_id).order_by(CampaignVerdict.id.desc())
         ).scalars().first()
         assert all(quote["text"].strip() for quote in verdict.details["quotes"])
+
+
+def test_answers_refresh_the_verdict_at_most_once_per_interval_and_analyze_catches_up(app, client):
+    """Each answer is analysed at once; the campaign-wide verdict is not recomputed per answer."""
+    from survey_app.services.analysis import analyze_one
+
+    campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
+    app.test_cli_runner().invoke(args=["analyze"])
+    with app.app_context():
+        invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
+        late = factories.response(invitation, comment=CLOSED[5], score=1)
+        db.session.commit()
+        analyze_one(late.id)  # analysed now, but the verdict of a moment ago is still fresh
+        assert db.session.execute(select(ResponseAnalysis).filter_by(response_id=late.id)).scalar_one()
+    assert count(app, CampaignVerdict) == 1
+    result = app.test_cli_runner().invoke(args=["analyze"])
+    assert "Analysed 0 answers; verdicts recomputed for 1 campaigns" in result.output
+    with app.app_context():
+        newest = db.session.execute(
+            select(CampaignVerdict).order_by(CampaignVerdict.id.desc())
+        ).scalars().first()
+        assert newest.n_respondents == 6
+
+
+@pytest.mark.parametrize("app_config", [{"VERDICT_REFRESH_SECONDS": 0}])
+def test_with_no_refresh_interval_every_answer_refreshes_the_verdict(app, app_config):
+    from survey_app.services.analysis import analyze_one
+
+    campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
+    app.test_cli_runner().invoke(args=["analyze"])
+    with app.app_context():
+        invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
+        late = factories.response(invitation, comment=CLOSED[5], score=1)
+        db.session.commit()
+        analyze_one(late.id)
+    assert count(app, CampaignVerdict) == 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from datetime import timedelta
+
 from flask import current_app
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +31,7 @@ from survey_app.models import (
     ResponseAnalysis,
     ResponseFinding,
     ResponseItemMention,
+    utcnow,
 )
 
 BATCH_SIZE = 500
@@ -92,6 +95,9 @@ def analyze_responses(
             progress(len(batch))
     if campaign_id is not None:
         campaigns.add(campaign_id)
+    else:
+        # Answers analysed one by one since the last verdict (the survey page defers verdicts).
+        campaigns |= campaigns_with_stale_verdicts()
     flagged = sum(recompute_verdict(cid).flagged for cid in sorted(campaigns))
     return AnalyzeSummary(analysed=len(ids), campaigns=len(campaigns), flagged=flagged)
 
@@ -123,10 +129,48 @@ def analyze_batch(response_ids: Sequence[int]) -> set[int]:
 
 
 def analyze_one(response_id: int) -> None:
-    """Analyse one answer now (after a customer submits it) and refresh its campaign's verdict."""
-    campaign_ids = analyze_batch([response_id])
-    for campaign_id in campaign_ids:
-        recompute_verdict(campaign_id)
+    """Analyse one answer now (after a customer submits it); refresh its campaign's verdict when due.
+
+    Analysing the answer costs milliseconds; recomputing the verdict reads every answer of the
+    campaign, so doing it per answer would make each answer slower as the campaign grows. The
+    verdict is refreshed at most every VERDICT_REFRESH_SECONDS here, and `survey-app analyze`
+    (run on a schedule) recomputes any verdict older than its campaign's newest analysis.
+    """
+    for campaign_id in analyze_batch([response_id]):
+        if verdict_is_due(campaign_id):
+            recompute_verdict(campaign_id)
+
+
+def verdict_is_due(campaign_id: int) -> bool:
+    """Tell whether the campaign has no verdict, or one older than VERDICT_REFRESH_SECONDS."""
+    newest = db.session.execute(
+        select(func.max(CampaignVerdict.computed_at)).where(CampaignVerdict.campaign_id == campaign_id)
+    ).scalar()
+    if newest is None:
+        return True
+    return newest <= utcnow() - timedelta(seconds=current_app.config["VERDICT_REFRESH_SECONDS"])
+
+
+def campaigns_with_stale_verdicts() -> set[int]:
+    """Return the campaigns whose newest analysis is newer than their newest verdict (or that have none)."""
+    newest_analysis = (
+        select(Invitation.campaign_id, func.max(ResponseAnalysis.analyzed_at).label("analysed"))
+        .join(Response, Response.invitation_id == Invitation.id)
+        .join(ResponseAnalysis, ResponseAnalysis.response_id == Response.id)
+        .group_by(Invitation.campaign_id)
+        .subquery()
+    )
+    newest_verdict = (
+        select(CampaignVerdict.campaign_id, func.max(CampaignVerdict.computed_at).label("computed"))
+        .group_by(CampaignVerdict.campaign_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(newest_analysis.c.campaign_id)
+        .outerjoin(newest_verdict, newest_verdict.c.campaign_id == newest_analysis.c.campaign_id)
+        .where(or_(newest_verdict.c.computed.is_(None), newest_verdict.c.computed < newest_analysis.c.analysed))
+    ).scalars()
+    return set(rows)
 
 
 def analysis_row(response: Response, result: library.CommentAnalysis) -> ResponseAnalysis:
