@@ -128,11 +128,19 @@ def main() -> int:
 
     items = [PromisedItem(kind="location", label="Utrecht Centraal", aliases=("Utrecht CS",)),
              PromisedItem(kind="offer", label="Gratis huurdag", aliases=("gratis dag", "free day"))]
-    analyze_comment(COMMENTS[0][1], promised_items=items)  # load data files
-    analyze_comment(COMMENTS[-1][1], promised_items=items)
+    # Warm up on every distinct comment: loads the data files, both simplemma dictionaries and
+    # the py3langid model (only needed for unclear answers), so the timed loop measures steady
+    # state; the one-off start-up cost is what the fresh-interpreter figure above measures.
+    from survey_app.analysis.language import _identifier
+
+    _identifier()
+    for language, text in COMMENTS:
+        analyze_comment(text, score=5, language=language, promised_items=items)
     after_library = rss_mb()
 
     english, dutch = EnglishPattern(), DutchPattern()
+    for language, text in COMMENTS:  # the baseline gets the same warm-up (its lexicons load lazily)
+        (english if language == "en" else dutch).analyze(text)
     texts = COMMENTS * args.repeat
     # Make every text unique so per-word caches do not flatter the library.
     texts = [(language, f"{text} ({n})") for n, (language, text) in enumerate(texts)]
