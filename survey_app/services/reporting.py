@@ -7,6 +7,7 @@ library's Wilson and adjusted-Wald intervals) and sorts the few campaign rows.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -74,8 +75,11 @@ def share_of(count: int, n: int) -> Share:
     return Share(count, n, wilson_interval(count, n) if n else None)
 
 
+@functools.lru_cache(maxsize=4096)
 def nps_from_counts(detractors: int, passives: int, promoters: int) -> NPSSummary | None:
     """Return the library's NPS summary for these group sizes, or None without answers."""
+    # Cached: the library checks every score one by one, which costs more than the SQL that
+    # counted them once a campaign has thousands of answers; the result depends only on the counts.
     if detractors + passives + promoters == 0:
         return None
     # Any score of a group stands for the whole group; the library only counts groups.
@@ -265,19 +269,13 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
         .group_by(CampaignEvent.campaign_id)
         .subquery()
     )
-    invited = (
+    # One pass over invitations with their answers and analyses: every answer has an invitation.
+    answered = (
         select(
             Invitation.campaign_id,
             func.count(Invitation.sent_at).label("invited"),
             func.max(Invitation.sent_at).label("last_sent"),
             func.max(Invitation.opened_at).label("last_opened"),
-        )
-        .group_by(Invitation.campaign_id)
-        .subquery()
-    )
-    answered = (
-        select(
-            Invitation.campaign_id,
             func.count(Response.id).label("answered"),
             func.count(Response.id).filter(Response.score <= 6).label("detractors"),
             func.count(Response.id).filter(Response.score.between(7, 8)).label("passives"),
@@ -286,7 +284,7 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
             func.count(ResponseAnalysis.id).filter(ResponseAnalysis.broken_promise).label("broken"),
             func.max(Response.updated_at).label("last_answer"),
         )
-        .join(Invitation, Invitation.id == Response.invitation_id)
+        .outerjoin(Response, Response.invitation_id == Invitation.id)
         .outerjoin(ResponseAnalysis, ResponseAnalysis.response_id == Response.id)
         .group_by(Invitation.campaign_id)
         .subquery()
@@ -297,7 +295,7 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
         select(
             Campaign,
             func.coalesce(clickers.c.n, 0),
-            func.coalesce(invited.c.invited, 0),
+            func.coalesce(answered.c.invited, 0),
             func.coalesce(answered.c.answered, 0),
             func.coalesce(answered.c.detractors, 0),
             func.coalesce(answered.c.passives, 0),
@@ -309,14 +307,13 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
             Flag.id,
             Flag.state,
             answered.c.last_answer,
-            invited.c.last_sent,
-            invited.c.last_opened,
+            answered.c.last_sent,
+            answered.c.last_opened,
             Flag.opened_at,
             Flag.acknowledged_at,
             Flag.resolved_at,
         )
         .outerjoin(clickers, clickers.c.campaign_id == Campaign.id)
-        .outerjoin(invited, invited.c.campaign_id == Campaign.id)
         .outerjoin(answered, answered.c.campaign_id == Campaign.id)
         .outerjoin(newest_verdict, newest_verdict.c.campaign_id == Campaign.id)
         .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.newest_id)
