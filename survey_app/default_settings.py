@@ -32,6 +32,22 @@ SMTP_USERNAME = None
 SMTP_PASSWORD = None
 SMTP_TIMEOUT = 30
 
+# Sending: invitations claimed (and sent over one SMTP connection) at a time; an optional cap on
+# messages per minute over all workers; tries per message for transient failures, with
+# exponential backoff from MAIL_RETRY_BASE_SECONDS; after MAIL_MAX_SEND_ATTEMPTS tries over all
+# runs an invitation fails; a claim older than MAIL_CLAIM_TIMEOUT_SECONDS is taken over.
+MAIL_BATCH_SIZE = 100
+MAIL_RATE_LIMIT_PER_MINUTE = None
+MAIL_RETRY_ATTEMPTS = 4
+MAIL_RETRY_BASE_SECONDS = 2.0
+MAIL_MAX_SEND_ATTEMPTS = 12
+MAIL_CLAIM_TIMEOUT_SECONDS = 900
+# Reminders, in days after the invitation: at most two.
+REMINDER_DAYS = [3, 7]
+# Key for the HMAC that derives survey tokens (SECRET_KEY when unset); see docs/sending.md.
+INVITATION_TOKEN_KEY = None
+CELERY_QUEUE = "survey_app"
+
 # Languages offered to customers; the first is the fallback.
 LANGUAGES = ["nl", "en"]
 BABEL_DEFAULT_LOCALE = "nl"

@@ -245,6 +245,13 @@ class Invitation(db.Model):
         CheckConstraint(f"reminders_sent >= 0 AND reminders_sent <= {MAX_REMINDERS}", name="reminders_sent"),
         CheckConstraint(f"language IS NULL OR {one_of('language', LANGUAGES)}", name="language"),
         Index("ix_invitations_state_sent_at", "state", "sent_at"),
+        # Every sending run looks for claims left by dead runs; few rows hold one at any time.
+        Index(
+            "ix_invitations_claimed_by",
+            "claimed_by",
+            sqlite_where=text("claimed_by IS NOT NULL"),
+            postgresql_where=text("claimed_by IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -116,3 +116,22 @@ def test_the_list_holds_keyed_normalised_hashes_and_no_address(app, erased):
         assert digest != hashlib.sha256(b"jan@example.nl").hexdigest()
         app.config["SUPPRESSION_KEY"] = "a dedicated key"
         assert privacy.email_hash("jan@example.nl") != digest
+
+
+def test_a_pending_invitation_to_a_suppressed_address_is_cancelled_not_sent(app, erased):
+    """An invitation created before the erasure of another record with the same address."""
+    from survey_app.models import Invitation
+    from survey_app.services.invitations import send_pending
+
+    with app.app_context():
+        twin = factories.customer(external_id="other-system-id", email=EMAIL.upper())
+        invitation, _ = factories.invitation(db.session.get(Campaign, erased), twin, state="pending", sent_at=None)
+        db.session.commit()
+        report = send_pending(campaign_id=erased)
+        assert (report.sent, report.cancelled) == (0, 1)
+        stored = db.session.get(Invitation, invitation.id)
+        assert (stored.state, stored.failure_reason) == ("cancelled", "address on the suppression list")
+    outbox = app.config["MAIL_OUTBOX_DIR"]
+    import os
+
+    assert not os.path.isdir(outbox) or not os.listdir(outbox)

@@ -38,29 +38,20 @@ from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import Campaign, Customer, Invitation, Response, utcnow
 from survey_app.services.eligibility import EligibilityReport, eligibility_report, eligible_customers
+from survey_app.services.privacy import email_hash, suppressed_among
 from survey_app.services.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
 # Settings this feature reads, with their defaults (each can be set like any other setting).
-DEFAULTS: dict[str, Any] = {
-    "MAIL_BATCH_SIZE": 100,  # invitations claimed (and sent over one SMTP connection) at a time
-    "MAIL_RATE_LIMIT_PER_MINUTE": None,  # at most this many messages a minute, over all workers
-    "MAIL_RETRY_ATTEMPTS": 4,  # tries per message within one run for transient failures
-    "MAIL_RETRY_BASE_SECONDS": 2.0,  # backoff: 2, 4, 8 s between those tries
-    "MAIL_MAX_SEND_ATTEMPTS": 12,  # after this many tries over all runs an invitation is failed
-    "MAIL_CLAIM_TIMEOUT_SECONDS": 900,  # a claim this old is taken over by another run
-    "REMINDER_DAYS": [3, 7],  # days after the invitation; at most two
-}
 INSERT_CHUNK = 1000
 UNSUBSCRIBE_SALT = "survey_app.unsubscribe"
 TOKEN_CONTEXT = b"survey_app.invitation-token"
 
 
 def setting(name: str) -> Any:
-    """Return a sending setting from the app config, or its default."""
-    value = current_app.config.get(name)
-    return DEFAULTS[name] if value is None else value
+    """Return a sending setting from the app config (defaults in default_settings.py)."""
+    return current_app.config[name]
 
 
 # --- tokens -------------------------------------------------------------------------------
@@ -199,6 +190,8 @@ class MailRow:
     sender: str | None
     campaign_language: str
     message_id: str | None
+    # On the suppression list (an erased person's address): never email it, whatever else says.
+    suppressed: bool = False
 
     @classmethod
     def columns(cls) -> list[Any]:
@@ -219,7 +212,11 @@ class MailRow:
             .where(Invitation.id.in_(list(ids)))
             .order_by(Invitation.id)
         ).all()
-        return [cls(**row._asdict()) for row in rows]
+        blocked = suppressed_among(email_hash(row.email) for row in rows if row.email)
+        return [
+            cls(**row._asdict(), suppressed=bool(row.email) and email_hash(row.email) in blocked)
+            for row in rows
+        ]
 
     @property
     def locale(self) -> str:
@@ -234,6 +231,8 @@ class MailRow:
             return "customer's address bounced"
         if self.erased_at is not None or not self.email:
             return "customer erased or without an address"
+        if self.suppressed:
+            return "address on the suppression list"
         if self.expires_at <= now:
             return "invitation expired"
         return None
