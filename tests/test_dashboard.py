@@ -163,7 +163,7 @@ def test_overview_uses_the_same_number_of_queries_for_more_campaigns(app, signed
         statements: list[str] = []
         with app.app_context():
             engine = db.engine
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        listener = lambda *args: statements.append(args[2])
         event.listen(engine, "before_cursor_execute", listener)
         try:
             text_of(signed_in.get("/dashboard/"))

@@ -24,7 +24,7 @@ from survey_app.services import reporting
 
 # rcParams are process-global; a chart is drawn under these and under a lock, so a concurrent
 # request never sees another's settings and nothing a user typed can turn on TeX.
-RC = {
+RC: dict[str, Any] = {
     "text.usetex": False,
     "svg.fonttype": "none",
     "svg.hashsalt": "survey_app",
@@ -143,7 +143,8 @@ def to_svg(figure: Figure) -> bytes:
 
 def render(name: str, campaign_id: int) -> bytes | None:
     """Draw one chart now, without the cache; None when there is nothing to draw."""
-    with _draw_lock, matplotlib.rc_context(RC):
+    # matplotlib types rc_context keys as a Literal of every rc name; a plain dict is what it takes.
+    with _draw_lock, matplotlib.rc_context(RC):  # type: ignore[arg-type]
         figure = CHARTS[name].draw(campaign_id)
         return None if figure is None else to_svg(figure)
 
