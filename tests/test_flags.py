@@ -113,3 +113,35 @@ def test_flag_actions_need_the_csrf_token(app, signed_in, scenario, app_config):
                               data={f"ack{scenario.flag_id}-csrf_token": token}, headers=same_site)
     assert accepted.status_code == 302
     assert stored_flag(app, scenario.flag_id).state == "acknowledged"
+
+
+def test_two_researchers_acknowledging_at_once_record_one_acknowledgement(app, scenario):
+    import threading
+
+    with app.app_context():
+        ids = []
+        for email in ("a@example.com", "b@example.com"):
+            user = User(email=email, password_hash="unused")
+            db.session.add(user)
+            db.session.commit()
+            ids.append(user.id)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def press(user_id: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                flags.acknowledge(scenario.flag_id, user_id)
+                outcomes.append("acknowledged")
+            except flags.FlagError:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=press, args=(user_id,)) for user_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["acknowledged", "refused"]
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(AuditEvent.id))).scalar_one() == 1
