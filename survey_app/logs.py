@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, has_request_context, request
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
 EMAIL_MASK = "[email]"
 TOKEN_MASK = "[token]"
@@ -37,6 +40,13 @@ _TOKEN_PATH = re.compile(r"(/[su]/)[^/?#\s\"'<>]+")
 # Hex digests and snake_case names lack upper case, so SQL hashes and identifiers stay readable.
 _LONG_RUN = re.compile(r"(?<![\w-])[A-Za-z0-9_-]{22,}(?![\w-])")
 _UPPER, _LOWER, _DIGIT = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+NO_REQUEST_ID = "-"
+# What a request id taken from a header may look like: short, and nothing that could forge a
+# log line or a JSON field (no spaces, quotes, newlines or control characters).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
 def _mask_token(match: re.Match[str]) -> str:
@@ -97,15 +107,49 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+def current_request_id() -> str:
+    """Return the id of the request being served, or "-" outside a request."""
+    if has_request_context():
+        return str(g.get("request_id") or NO_REQUEST_ID)
+    return NO_REQUEST_ID
+
+
+def valid_request_id(value: str | None) -> bool:
+    """Tell whether a header value may be used as a request id as it is."""
+    return bool(value) and _REQUEST_ID.fullmatch(value or "") is not None
+
+
+def assign_request_id() -> None:
+    """Take the proxy's well-formed X-Request-ID, or make one; keep it for this request."""
+    given = request.headers.get(REQUEST_ID_HEADER)
+    g.request_id = given if valid_request_id(given) else secrets.token_hex(16)
+
+
+def echo_request_id(response: Response) -> ResponseReturnValue:
+    """Send the request id back, so a client can quote it when reporting a problem."""
+    response.headers[REQUEST_ID_HEADER] = current_request_id()
+    return response
+
+
+class RequestIdFilter(logging.Filter):
+    """Give records made outside the record factory (a foreign LogRecord) a request_id too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
+        return True
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any traceback."""
+    """One JSON object per line: timestamp, level, logger, message, request_id, any traceback."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or NO_REQUEST_ID,
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -115,6 +159,7 @@ class JsonFormatter(logging.Formatter):
 
 
 _FILTER = RedactingFilter()
+_REQUEST_ID_FILTER = RequestIdFilter()
 _HANDLER_MARK = "_survey_app_handler"
 
 
@@ -126,6 +171,7 @@ def _install_record_factory() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = current(*args, **kwargs)
         redact_record(record)
+        record.request_id = current_request_id()
         return record
 
     factory._survey_app_redacting = True  # type: ignore[attr-defined]
@@ -134,28 +180,36 @@ def _install_record_factory() -> None:
 
 def _filter_handlers(logger: logging.Logger) -> None:
     for handler in logger.handlers:
-        if _FILTER not in handler.filters:
-            handler.addFilter(_FILTER)
+        for one in (_FILTER, _REQUEST_ID_FILTER):
+            if one not in handler.filters:
+                handler.addFilter(one)
 
 
 def configure_logging(app: Flask) -> None:
-    """Mask tokens and addresses in all logging; give a bare process one stderr handler.
+    """Mask tokens and addresses in all logging; tag records with the request id; give a bare
+    process one stderr handler.
 
-    LOG_FORMAT ("text" or "json") and LOG_LEVEL apply to that handler only: when the server
-    (gunicorn, a test runner) configured logging already, its handlers and levels are kept.
-    Safe to call once per app; nothing is added twice.
+    LOG_FORMAT ("text" or "json") and LOG_LEVEL apply to that handler. When the server
+    configured logging already (a test runner, Celery), its handlers and levels are kept;
+    gunicorn's own handlers get the JSON formatter too when LOG_FORMAT is "json", so a
+    deployment writes one format. Safe to call once per app; nothing is added twice.
     """
     _install_record_factory()
+    app.before_request(assign_request_id)
+    app.after_request(echo_request_id)
+    json_output = str(app.config.get("LOG_FORMAT", "text")).lower() == "json"
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        if str(app.config.get("LOG_FORMAT", "text")).lower() == "json":
-            handler.setFormatter(JsonFormatter())
-        else:
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(JsonFormatter() if json_output else logging.Formatter(TEXT_FORMAT))
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
         root.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
+    if json_output:
+        for name in ("gunicorn.error", "gunicorn.access"):
+            for handler in logging.getLogger(name).handlers:
+                if not isinstance(handler.formatter, JsonFormatter):
+                    handler.setFormatter(JsonFormatter())
     _filter_handlers(root)
     for name in (*OWN_HANDLER_LOGGERS, app.logger.name):
         logger = logging.getLogger(name)
