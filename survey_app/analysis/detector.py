@@ -53,8 +53,8 @@ _NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
 class DetectorConfig:
     """Thresholds for combining rules and model; defaults were tuned by cross-validation."""
 
-    model_threshold: float = 0.8
-    detractor_threshold: float = 0.7
+    model_threshold: float = 0.7
+    detractor_threshold: float = 0.5
     category_threshold: float = 0.5
     high_score_penalty: float = 0.85
     use_model: bool = True
