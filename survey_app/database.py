@@ -44,12 +44,12 @@ def configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
-def _plain(session: Session | scoped_session[Session]) -> Session:
+def _plain(session: Session | scoped_session[Any]) -> Session:
     """Return the Session behind Flask-SQLAlchemy's scoped db.session."""
     return session() if isinstance(session, scoped_session) else session
 
 
-def start_write(session: Session | scoped_session[Session]) -> None:
+def start_write(session: Session | scoped_session[Any]) -> None:
     """End whatever read transaction the session holds and start a write transaction.
 
     On SQLite a read transaction that later writes cannot wait for the lock: when another
@@ -62,7 +62,7 @@ def start_write(session: Session | scoped_session[Session]) -> None:
     begin_write(session)
 
 
-def begin_write(session: Session | scoped_session[Session]) -> None:
+def begin_write(session: Session | scoped_session[Any]) -> None:
     """Start the session's transaction as a writer, before it reads what it will write.
 
     On SQLite this is BEGIN IMMEDIATE: it waits for the write lock up front instead of failing

@@ -90,6 +90,9 @@ RATELIMIT_HEADERS_ENABLED = True
 # found no usable link (after which good links get 429 too, which stops token guessing).
 SURVEY_RATE_LIMIT = "60 per minute"
 SURVEY_BAD_LINK_RATE_LIMIT = "10 per minute"
+# Failed sign-ins allowed per client address and per account (successful ones do not count).
+LOGIN_RATE_LIMIT_PER_ADDRESS = "20 per minute; 100 per hour"
+LOGIN_RATE_LIMIT_PER_EMAIL = "5 per minute; 20 per hour"
 # How many reverse proxies in front of the app set X-Forwarded-For / -Proto (0: none trusted).
 PROXY_FIX_X_FOR = 0
 

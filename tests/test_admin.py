@@ -74,6 +74,16 @@ def test_deactivating_ends_the_users_sessions_and_reactivating_lets_them_back(ap
     assert researcher.get("/dashboard/").status_code == 302
     admin.post(f"/dashboard/admin/users/{user.id}/active")
     assert account(app, "r@example.com").active is True
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import AuditEvent
+
+    with app.app_context():
+        trail = db.session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars().all()
+        assert [(e.action, e.actor_label, e.subject_id) for e in trail] == [
+            ("user.deactivated", "admin@example.com", user.id), ("user.activated", "admin@example.com", user.id),
+        ]
 
 
 def test_an_admin_cannot_deactivate_themselves(app, admin):

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 
 from survey_app.auth import burn_verification_time, hash_password, verify_password
 from survey_app.extensions import db
-from survey_app.models import ROLES, User, utcnow
+from survey_app.models import ROLES, AuditEvent, User, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -59,6 +59,20 @@ def authenticate(email: str, password: str) -> User | None:
     user.last_login_at = utcnow()
     db.session.commit()
     return user
+
+
+def set_active(user: User, active: bool, actor: User | None = None) -> None:
+    """Activate or deactivate an account, end its sessions, and record who did it."""
+    user.active = active
+    user.session_version += 1
+    db.session.add(AuditEvent(
+        actor_id=actor.id if actor else None,
+        actor_label=actor.email if actor else "cli",
+        action="user.activated" if active else "user.deactivated",
+        subject_type="user",
+        subject_id=user.id,
+    ))
+    db.session.commit()
 
 
 def end_sessions(user: User) -> None:

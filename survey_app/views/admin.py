@@ -65,14 +65,7 @@ def toggle_active(user_id: int) -> Response:
         flash("You cannot deactivate your own account.", "error")
         return redirect(url_for(".users"))
     activate = not user.active
-    set_active(user, activate)
+    accounts.set_active(user, activate, actor=current_user)
     flash(f"Account {user.email} {'reactivated' if activate else 'deactivated'}.", "info")
     return redirect(url_for(".users"))
 
-
-def set_active(user: User, active: bool) -> None:
-    """Activate or deactivate an account and end its sessions."""
-    # services.users has no set_active yet (asked for); end_sessions commits this change together
-    # with the session-version bump, so a deactivated user's cookies stop working at once.
-    user.active = active
-    accounts.end_sessions(user)
