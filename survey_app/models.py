@@ -273,6 +273,10 @@ class Invitation(db.Model):
     # the same time claim disjoint invitations, and a run killed midway leaves a visible claim.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set (and committed) just before a message is handed to the mail server, cleared when its
+    # outcome is recorded: a claim left with it set by a dead run may have been delivered, so it is
+    # settled without sending again (at most once for that one message).
+    delivery_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_reason: Mapped[str | None] = mapped_column(String(500))
     message_id: Mapped[str | None] = mapped_column(String(255))
 

@@ -29,7 +29,7 @@ from flask import current_app
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -377,6 +377,7 @@ def release_dead_claims() -> int:
     if not dead:
         return 0
     start_write(db.session)
+    settle_interrupted(Invitation.claimed_by.in_(dead))
     freed = db.session.execute(
         update(Invitation).where(Invitation.claimed_by.in_(dead)).values(claimed_by=None, claimed_at=None)
     ).rowcount
@@ -393,6 +394,7 @@ def claim(run_id: str, size: int, conditions: list[Any], *, set_state: str | Non
     """
     start_write(db.session)
     stale = now - timedelta(seconds=float(setting("MAIL_CLAIM_TIMEOUT_SECONDS")))
+    settle_interrupted(and_(Invitation.claimed_by.is_not(None), Invitation.claimed_at < stale))
     query = (
         select(Invitation.id)
         .where(*conditions, or_(Invitation.claimed_by.is_(None), Invitation.claimed_at < stale))
@@ -490,6 +492,46 @@ def sender_session() -> Iterator[Sender]:
         sender.close()
 
 
+INTERRUPTED = (
+    "delivery interrupted: the sending run stopped while the mail server had the message, "
+    "so it may have been delivered; not sent again"
+)
+
+
+def mark_delivery_started(run_id: str, invitation_id: int, now: datetime) -> None:
+    """Record, durably, that this run is about to hand the invitation's message to the server."""
+    start_write(db.session)
+    table = Invitation.__table__
+    db.session.connection().execute(
+        update(table).where(table.c.id == invitation_id, table.c.claimed_by == run_id)
+        .values(delivery_started_at=now)
+    )
+    db.session.commit()
+
+
+def settle_interrupted(claim_is_dead: Any) -> int:
+    """Settle messages a dead run handed to the server without recording the outcome.
+
+    Sending them again could deliver them twice, so a first email becomes `failed` with the
+    reason and an in-flight reminder counts as sent. Runs inside the caller's write transaction.
+    """
+    interrupted = and_(claim_is_dead, Invitation.delivery_started_at.is_not(None))
+    released = {"claimed_by": None, "claimed_at": None, "delivery_started_at": None}
+    first = db.session.execute(
+        update(Invitation).where(interrupted, Invitation.state == "sending")
+        .values(state="failed", failure_reason=INTERRUPTED, send_attempts=Invitation.send_attempts + 1, **released)
+    ).rowcount or 0
+    reminders = db.session.execute(
+        update(Invitation).where(interrupted, Invitation.state == "sent")
+        .values(reminders_sent=Invitation.reminders_sent + 1, last_reminder_at=Invitation.delivery_started_at,
+                **released)
+    ).rowcount or 0
+    if first or reminders:
+        log.warning("settled %d interrupted first emails (failed, not resent) and %d interrupted reminders "
+                    "(counted as sent)", first, reminders)
+    return first + reminders
+
+
 def _finish(run_id: str, invitation_id: int, values: dict[str, Any], customer: tuple[int, datetime] | None = None) -> bool:
     """Commit an invitation's outcome if this run still holds it; return whether it did."""
     start_write(db.session)
@@ -500,7 +542,7 @@ def _finish(run_id: str, invitation_id: int, values: dict[str, Any], customer: t
     result = connection.execute(
         update(invitations_table)
         .where(invitations_table.c.id == invitation_id, invitations_table.c.claimed_by == run_id)
-        .values(claimed_by=None, claimed_at=None, **values)
+        .values(claimed_by=None, claimed_at=None, delivery_started_at=None, **values)
     )
     if customer is not None and result.rowcount:
         customer_id, invited_at = customer
@@ -520,7 +562,7 @@ def release(run_id: str, ids: Iterable[int], *, state: str | None) -> None:
     if not ids:
         return
     start_write(db.session)
-    values: dict[str, Any] = {"claimed_by": None, "claimed_at": None}
+    values: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "delivery_started_at": None}
     if state:
         values["state"] = state
     db.session.execute(
@@ -548,6 +590,7 @@ def send_claimed_invitations(
         else:
             try:
                 message = sender.renderer.render(row, now=now)
+                mark_delivery_started(run_id, row.id, now)
                 tries = sender.deliver(message)
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"state": "failed", "failure_reason": error.reason,

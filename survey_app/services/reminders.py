@@ -26,6 +26,7 @@ from survey_app.services.invitations import (
     _finish,
     claim,
     invitation_token,
+    mark_delivery_started,
     new_run_id,
     release,
     release_dead_claims,
@@ -126,6 +127,7 @@ def send_claimed_reminders(
         else:
             try:
                 message = sender.renderer.render(row, reminder=number, now=now)
+                mark_delivery_started(run_id, row.id, now)
                 sender.deliver(message)
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
