@@ -134,6 +134,9 @@ def main() -> None:
     lost = sum(1 for message_id in sent_ids if not deliveries.get(message_id)) + len(others)
     duplicated = sum(count - 1 for count in deliveries.values() if count > 1)
     unexpected = sum(1 for message_id in deliveries if message_id not in sent_ids)
+    # Messages the killed worker had handed to the server are never resent: they are recorded as
+    # failed with the "interrupted" reason, and the sink may or may not have them (once).
+    interrupted = sum(1 for row in failed if (row.failure_reason or "").startswith("delivery interrupted"))
     elapsed = time.monotonic() - started_at
 
     print()
@@ -146,13 +149,14 @@ def main() -> None:
     print(f"| left pending/sending | {len(others)} |")
     print(f"| accepted by the sink | {sum(deliveries.values())} ({len(deliveries)} distinct Message-IDs) |")
     print(f"| Message-IDs accepted more than once | {sum(1 for count in deliveries.values() if count > 1)} |")
-    print(f"| accepted but not marked sent | {unexpected} |")
+    print(f"| interrupted in flight (failed with the reason, not resent) | {interrupted} |")
+    print(f"| accepted but not marked sent | {unexpected} (allowed: the interrupted ones) |")
     print(f"| worker tracebacks | {worker_log.count('Traceback')} |")
     print(f"| wall time | {elapsed:.0f} s |")
     print(f"sent {len(sent)}, stored {len(sent) + len(failed)}, lost {lost}, duplicated {duplicated}")
-    ok = lost == 0 and duplicated == 0 and unexpected == 0 and len(sent) + len(failed) == options.invitations
+    ok = lost == 0 and duplicated == 0 and unexpected <= interrupted and len(sent) + len(failed) == options.invitations
     support.finish("celery_kill", {"invitations": len(rows), "sent_before_kill": sent_before_kill, "sent": len(sent),
-                                   "failed": len(failed), "lost": lost, "duplicated": duplicated,
+                                   "failed": len(failed), "interrupted": interrupted, "lost": lost, "duplicated": duplicated,
                                    "seconds": round(elapsed, 1)}, ok=ok, json_path=options.json)
 
 
