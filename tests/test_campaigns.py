@@ -27,8 +27,8 @@ def test_import_campaigns_reads_both_example_formats(app, example):
     assert result.exit_code == 0, result.output
     assert "2 created" in result.output
     campaigns = stored(app)
-    assert set(campaigns) == {"voorjaar-gratis-dag", "weekend-deal-en"}
-    assert ("location", "Utrecht Centraal", ("Utrecht CS", "Utrecht C.S.", "Utrecht Central")) in campaigns["voorjaar-gratis-dag"]
+    assert set(campaigns) == {"spring-2026", "weekend-deal-en"}
+    assert ("location", "Utrecht Centraal", ("Utrecht CS", "Utrecht C.S.", "Utrecht Central")) in campaigns["spring-2026"]
     with app.app_context():
         campaign = db.session.execute(select(Campaign).filter_by(key="weekend-deal-en")).scalar_one()
         assert campaign.invitation_cap == 500
@@ -156,3 +156,17 @@ def test_deleting_an_item_is_a_post(app, signed_in):
     signed_in.post(f"/dashboard/campaigns/{campaign_id}/items/{item_id}/delete")
     with app.app_context():
         assert db.session.get(PromisedItem, item_id) is None
+
+
+def test_the_example_campaigns_and_events_import_one_after_the_other(app):
+    """What a new user does first: import the example campaigns, then the example events."""
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["import-campaigns", str(EXAMPLES / "campaigns.json")]).exit_code == 0
+    result = runner.invoke(args=["import-events", str(EXAMPLES / "events.csv")])
+    assert result.exit_code == 0, result.output
+    from survey_app.models import CampaignEvent
+
+    with app.app_context():
+        events = db.session.execute(select(CampaignEvent)).scalars().all()
+        assert events and {event.campaign.key for event in events} == {"spring-2026"}
+        assert any(event.clicked_item and event.clicked_item.label == "Utrecht Centraal" for event in events)
