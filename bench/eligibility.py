@@ -308,7 +308,7 @@ def run(engine_name: str, url: str, options: argparse.Namespace) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(32),
                       "CONTACT_FREQUENCY_DAYS": CONTACT_FREQUENCY_DAYS})
     with app.app_context():
-        before = time_everything(engine_name, options)
+        time_everything(engine_name, options)
         if options.try_indexes:
             for statement in CANDIDATE_INDEXES:
                 name = statement.split()[2]

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from survey_app.extensions import db
 from survey_app.models import (
     AuditEvent,
-    CampaignVerdict,
     Customer,
     Invitation,
     Response,

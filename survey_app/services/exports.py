@@ -23,9 +23,9 @@ from sqlalchemy import Select, case, func, literal, select, union
 from survey_app.analysis.stats import wilson_interval
 from survey_app.csv_safety import PLAIN, Cell, CsvFormat, iter_csv
 from survey_app.extensions import db
+from survey_app.services.reporting import clickers_per_campaign, newest_per_campaign
 from survey_app.models import (
     Campaign,
-    CampaignEvent,
     CampaignVerdict,
     Customer,
     Flag,
@@ -266,12 +266,7 @@ def export_responses(options: ExportOptions) -> Iterator[str]:
 
 def campaigns_query(campaign_id: int | None = None) -> AnySelect:
     """Select each campaign with its funnel counts, newest verdict and newest flag."""
-    clickers = (
-        select(CampaignEvent.campaign_id, func.count(func.distinct(CampaignEvent.customer_id)).label("n"))
-        .where(CampaignEvent.type == "clicked")
-        .group_by(CampaignEvent.campaign_id)
-        .subquery()
-    )
+    clickers = clickers_per_campaign()
     invited = (
         select(
             Invitation.campaign_id,
@@ -282,12 +277,8 @@ def campaigns_query(campaign_id: int | None = None) -> AnySelect:
         .group_by(Invitation.campaign_id)
         .subquery()
     )
-    newest_verdict = (
-        select(CampaignVerdict.campaign_id, func.max(CampaignVerdict.id).label("id"))
-        .group_by(CampaignVerdict.campaign_id)
-        .subquery()
-    )
-    newest_flag = select(Flag.campaign_id, func.max(Flag.id).label("id")).group_by(Flag.campaign_id).subquery()
+    newest_verdict = newest_per_campaign(CampaignVerdict)
+    newest_flag = newest_per_campaign(Flag)
     query = (
         select(
             Campaign.key,
@@ -316,9 +307,9 @@ def campaigns_query(campaign_id: int | None = None) -> AnySelect:
         .outerjoin(clickers, clickers.c.campaign_id == Campaign.id)
         .outerjoin(invited, invited.c.campaign_id == Campaign.id)
         .outerjoin(newest_verdict, newest_verdict.c.campaign_id == Campaign.id)
-        .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.id)
+        .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.newest_id)
         .outerjoin(newest_flag, newest_flag.c.campaign_id == Campaign.id)
-        .outerjoin(Flag, Flag.id == newest_flag.c.id)
+        .outerjoin(Flag, Flag.id == newest_flag.c.newest_id)
         .order_by(Campaign.key)
     )
     if campaign_id is not None:

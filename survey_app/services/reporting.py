@@ -255,20 +255,26 @@ def _sorted(rows: list[OverviewRow], sort: str, direction: str) -> list[Overview
     return present + missing
 
 
-def _newest_per_campaign(model: Any) -> Any:
+def newest_per_campaign(model: Any) -> Any:
+    """Subquery: each campaign's newest row id of a per-campaign history table (verdicts, flags)."""
     return select(model.campaign_id, func.max(model.id).label("newest_id")).group_by(model.campaign_id).subquery()
+
+
+def clickers_per_campaign() -> Any:
+    """Subquery: how many distinct customers clicked in each campaign (column n)."""
+    return (
+        select(CampaignEvent.campaign_id, func.count(func.distinct(CampaignEvent.customer_id)).label("n"))
+        .where(CampaignEvent.type == "clicked")
+        .group_by(CampaignEvent.campaign_id)
+        .subquery()
+    )
 
 
 def campaign_overview(query: OverviewQuery | None = None, now: datetime | None = None) -> list[OverviewRow]:
     """Return the campaigns that pass the filters with their figures, sorted as asked."""
     query = query or OverviewQuery()
     now = now or utcnow()
-    clickers = (
-        select(CampaignEvent.campaign_id, func.count(func.distinct(CampaignEvent.customer_id)).label("n"))
-        .where(CampaignEvent.type == "clicked")
-        .group_by(CampaignEvent.campaign_id)
-        .subquery()
-    )
+    clickers = clickers_per_campaign()
     # One pass over invitations with their answers and analyses: every answer has an invitation.
     answered = (
         select(
@@ -289,8 +295,8 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
         .group_by(Invitation.campaign_id)
         .subquery()
     )
-    newest_verdict = _newest_per_campaign(CampaignVerdict)
-    newest_flag = _newest_per_campaign(Flag)
+    newest_verdict = newest_per_campaign(CampaignVerdict)
+    newest_flag = newest_per_campaign(Flag)
     statement = (
         select(
             Campaign,

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 02:15:32.475036
 from alembic import op
 import sqlalchemy as sa
 
-import survey_app.models
 
 
 # revision identifiers, used by Alembic.
