@@ -102,6 +102,9 @@ PROXY_FIX_X_FOR = 0
 RETENTION_COMMENT_DAYS = 365
 RETENTION_NONRESPONDENT_DAYS = 180
 SUPPRESSION_KEY = None
+# Your own privacy statement for the survey's privacy page, per language, as plain text with
+# blank lines between paragraphs, e.g. {"nl": "...", "en": "..."}; None shows the built-in text.
+PRIVACY_TEXT = None
 
 # Logging: "text" or "json". Email addresses and survey tokens are masked in every record.
 LOG_FORMAT = "text"

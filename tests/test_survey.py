@@ -215,3 +215,18 @@ def test_with_a_broker_the_analysis_is_queued_not_run_in_the_request(app, client
     assert queued == [(jobs.task_name(jobs.analyze_response), (stored.id,))]
     with app.app_context():
         assert db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar() == 0
+
+
+def test_the_privacy_page_states_the_retention_periods(client):
+    page = client.get("/privacy?lang=nl").get_data(as_text=True)
+    assert "Toelichtingen worden na 365 dagen geanonimiseerd." in page
+    assert "na 180 dagen" in page
+
+
+@pytest.mark.parametrize("app_config", [{"PRIVACY_TEXT": {"nl": "Eerste alinea <b>vet</b>.\n\nTweede alinea.",
+                                                           "en": "Our own statement."}}])
+def test_the_privacy_page_shows_the_operators_own_text_escaped(client, app_config):
+    page = client.get("/privacy?lang=nl").get_data(as_text=True)
+    assert "<p>Eerste alinea &lt;b&gt;vet&lt;/b&gt;.</p>" in page and "<p>Tweede alinea.</p>" in page
+    assert "Toelichtingen worden" not in page
+    assert "Our own statement." in client.get("/privacy?lang=en").get_data(as_text=True)

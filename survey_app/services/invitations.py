@@ -254,7 +254,8 @@ def email_texts(expires_at: datetime, reminder: int) -> dict[str, str]:
         "high": _("Extremely likely"),
         "next_step": _("Click a number; on the next page you can tell us why, and then send your answer."),
         "open_survey": _("Open the survey"),
-        "why_we_ask": _("We use your answer only to improve our offers."),
+        "why_we_ask": _("We ask because you looked at our offer but did not book. We keep only your score "
+                        "and comment, use them to improve our offers, and delete them on request."),
         "expires": _("The link works until %(date)s.", date=format_date(expires_at, format="long")),
         "unsubscribe_intro": _("No more survey emails?"),
         "unsubscribe": _("Unsubscribe"),

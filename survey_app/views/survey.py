@@ -3,6 +3,8 @@ privacy statement. GET never stores an answer; only a POST does."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.exceptions import TooManyRequests
@@ -139,4 +141,12 @@ def thanks(token: str) -> str:
 @bp.get("/privacy")
 def privacy() -> str:
     g.locale = choose_language(None)
-    return render_template("survey/privacy.html")
+    config = current_app.config
+    # The operator's own statement (PRIVACY_TEXT = {"nl": ..., "en": ...}) replaces ours; it is
+    # plain text, split into paragraphs at blank lines and escaped like everything else.
+    custom = (config.get("PRIVACY_TEXT") or {}).get(g.locale)
+    paragraphs = [part.strip() for part in re.split(r"\n\s*\n", custom) if part.strip()] if custom else []
+    return render_template(
+        "survey/privacy.html", paragraphs=paragraphs,
+        comment_days=config.get("RETENTION_COMMENT_DAYS"), nonrespondent_days=config.get("RETENTION_NONRESPONDENT_DAYS"),
+    )
