@@ -20,6 +20,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def all_users() -> list[User]:
+    """Return every account, ordered by email."""
+    return list(db.session.execute(db.select(User).order_by(User.email)).scalars())
+
+
 def create_user(email: str, password: str, role: str = "researcher") -> User:
     """Create an account, refusing duplicates, unknown roles and short passwords."""
     email = normalize_email(email)

@@ -36,7 +36,7 @@ def users() -> str | Response | tuple[str, int]:
         else:
             flash(f"Account {user.email} created.", "info")
             return redirect(url_for(".users"))
-    listing = db.session.execute(db.select(User).order_by(User.email)).scalars().all()
+    listing = accounts.all_users()
     page = render_template("admin/users.html", form=form, accounts=listing, active_form=ActiveForm())
     return page, 400 if form.is_submitted() else 200
 
