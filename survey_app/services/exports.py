@@ -23,7 +23,7 @@ from sqlalchemy import Select, case, func, literal, select, union
 from survey_app.analysis.stats import wilson_interval
 from survey_app.csv_safety import PLAIN, Cell, CsvFormat, iter_csv
 from survey_app.extensions import db
-from survey_app.services.reporting import clickers_per_campaign, newest_per_campaign
+from survey_app.services.reporting import clickers_per_campaign, join_current_verdict_and_flag
 from survey_app.models import (
     Campaign,
     CampaignVerdict,
@@ -277,8 +277,6 @@ def campaigns_query(campaign_id: int | None = None) -> AnySelect:
         .group_by(Invitation.campaign_id)
         .subquery()
     )
-    newest_verdict = newest_per_campaign(CampaignVerdict)
-    newest_flag = newest_per_campaign(Flag)
     query = (
         select(
             Campaign.key,
@@ -306,12 +304,9 @@ def campaigns_query(campaign_id: int | None = None) -> AnySelect:
         )
         .outerjoin(clickers, clickers.c.campaign_id == Campaign.id)
         .outerjoin(invited, invited.c.campaign_id == Campaign.id)
-        .outerjoin(newest_verdict, newest_verdict.c.campaign_id == Campaign.id)
-        .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.newest_id)
-        .outerjoin(newest_flag, newest_flag.c.campaign_id == Campaign.id)
-        .outerjoin(Flag, Flag.id == newest_flag.c.newest_id)
         .order_by(Campaign.key)
     )
+    query = join_current_verdict_and_flag(query)
     if campaign_id is not None:
         query = query.where(Campaign.id == campaign_id)
     return query

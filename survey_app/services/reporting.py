@@ -260,6 +260,18 @@ def newest_per_campaign(model: Any) -> Any:
     return select(model.campaign_id, func.max(model.id).label("newest_id")).group_by(model.campaign_id).subquery()
 
 
+def join_current_verdict_and_flag(query: Any) -> Any:
+    """Outer-join each campaign row of the query to its newest verdict and its newest flag."""
+    newest_verdict = newest_per_campaign(CampaignVerdict)
+    newest_flag = newest_per_campaign(Flag)
+    return (
+        query.outerjoin(newest_verdict, newest_verdict.c.campaign_id == Campaign.id)
+        .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.newest_id)
+        .outerjoin(newest_flag, newest_flag.c.campaign_id == Campaign.id)
+        .outerjoin(Flag, Flag.id == newest_flag.c.newest_id)
+    )
+
+
 def clickers_per_campaign() -> Any:
     """Subquery: how many distinct customers clicked in each campaign (column n)."""
     return (
@@ -295,8 +307,6 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
         .group_by(Invitation.campaign_id)
         .subquery()
     )
-    newest_verdict = newest_per_campaign(CampaignVerdict)
-    newest_flag = newest_per_campaign(Flag)
     statement = (
         select(
             Campaign,
@@ -321,11 +331,8 @@ def campaign_overview(query: OverviewQuery | None = None, now: datetime | None =
         )
         .outerjoin(clickers, clickers.c.campaign_id == Campaign.id)
         .outerjoin(answered, answered.c.campaign_id == Campaign.id)
-        .outerjoin(newest_verdict, newest_verdict.c.campaign_id == Campaign.id)
-        .outerjoin(CampaignVerdict, CampaignVerdict.id == newest_verdict.c.newest_id)
-        .outerjoin(newest_flag, newest_flag.c.campaign_id == Campaign.id)
-        .outerjoin(Flag, Flag.id == newest_flag.c.newest_id)
     )
+    statement = join_current_verdict_and_flag(statement)
     days = PERIODS[query.period]
     if days is not None:
         statement = statement.where(Campaign.sent_at >= now - timedelta(days=days))
