@@ -1,16 +1,25 @@
-"""Validate newly written labelled comments and file them into the train or held-out split.
+"""Validate newly written labelled comments and file them into the train split.
 
-Writers put batches into evaluation/_incoming/*.jsonl and run this script. Each row goes to
-train/ or heldout/ by a hash of its id (40% held out), so the split is fixed before anyone
-looks at a detector's output, and a row never moves between splits.
+Writers put batches into evaluation/_incoming/*.jsonl and run this script:
 
     python evaluation/split.py
+
+Every row is validated (known campaign and labels, score range, `broken_promise` consistent with
+`findings`, a well-formed id not used in either split) and nothing is filed if any row is invalid.
+
+Why new rows go to train only: the held-out split was frozen on 2026-11-23 at the rows it had then.
+The quality targets are measured on it before and after the round of rule and model work that
+started that day, and those figures only compare if both runs score exactly the same rows. Rows
+written from round 2 on are therefore filed into train, where they serve tuning and training, and
+never into held-out. `split_of` is kept because it documents (and still reproduces) how the rows
+filed before the freeze were divided: held-out when sha256(id) mod 100 < 40, else train.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,9 +29,14 @@ CATEGORIES = {
     "link_or_site_broken", "wrong_information", "other",
 }
 HELDOUT_PERCENT = 40
+HELDOUT_FROZEN_ON = "2026-11-23"
+# The id's prefix names the file a row lives in, so code-switched (`mixed`) rows take the prefix
+# of the language they mostly use.
+ID_PATTERN = re.compile(r"(nl|en)-\d{4,}")
 
 
 def split_of(row_id: str) -> str:
+    """The split a row filed before HELDOUT_FROZEN_ON went to; new rows all go to train."""
     bucket = int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 100
     return "heldout" if bucket < HELDOUT_PERCENT else "train"
 
@@ -34,16 +48,24 @@ def validate(row: dict, campaigns: dict, where: str) -> list[str]:
             errors.append(f"{where}: missing {key!r}")
     if errors:
         return errors
+    if not isinstance(row["id"], str) or not ID_PATTERN.fullmatch(row["id"]):
+        errors.append(f"{where}: id must look like nl-1234 or en-1234")
     campaign = campaigns.get(row["campaign"])
     if campaign is None:
-        return [f"{where}: unknown campaign {row['campaign']!r}"]
+        return errors + [f"{where}: unknown campaign {row['campaign']!r}"]
     labels = {item["label"] for item in campaign["items"]}
     if row["language"] not in ("nl", "en", "mixed"):
         errors.append(f"{where}: language must be nl, en or mixed")
-    if row["score"] is not None and not (isinstance(row["score"], int) and 0 <= row["score"] <= 10):
+    if row["score"] is not None and not (isinstance(row["score"], int) and not isinstance(row["score"], bool)
+                                         and 0 <= row["score"] <= 10):
         errors.append(f"{where}: score must be null or an integer 0..10")
     if not isinstance(row["text"], str) or not row["text"].strip():
         errors.append(f"{where}: empty text")
+    for key in ("findings", "mentions", "tags"):
+        if not isinstance(row[key], list):
+            errors.append(f"{where}: {key} must be a list")
+    if errors:
+        return errors
     if row["broken_promise"] != bool(row["findings"]):
         errors.append(f"{where}: broken_promise must be true exactly when there are findings")
     for finding in row["findings"]:
@@ -54,6 +76,8 @@ def validate(row: dict, campaigns: dict, where: str) -> list[str]:
     for label in row["mentions"]:
         if label not in labels:
             errors.append(f"{where}: mention {label!r} is not a label of {row['campaign']}")
+    if not all(isinstance(tag, str) for tag in row["tags"]):
+        errors.append(f"{where}: tags must be strings")
     return errors
 
 
@@ -63,12 +87,22 @@ def load_ids(path: Path) -> set[str]:
     return {json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
 
 
+def filed_ids() -> set[str]:
+    """Ids already in either split: a new row may reuse none of them (held-out ids included)."""
+    ids: set[str] = set()
+    for split in ("train", "heldout"):
+        for path in (HERE / split).glob("*.jsonl"):
+            ids |= load_ids(path)
+    return ids
+
+
 def main() -> int:
     campaigns = json.loads((HERE / "promises.json").read_text(encoding="utf-8"))
     incoming = sorted((HERE / "_incoming").glob("*.jsonl"))
     if not incoming:
         print("nothing in evaluation/_incoming/")
         return 0
+    taken = filed_ids()
     rows, errors = [], []
     for path in incoming:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -81,31 +115,30 @@ def main() -> int:
                 errors.append(f"{where}: not JSON ({exc})")
                 continue
             errors.extend(validate(row, campaigns, where))
+            row_id = row.get("id")
+            if isinstance(row_id, str):
+                # A reused id is an error, not a silent skip: the row would otherwise be lost.
+                if row_id in taken:
+                    errors.append(f"{where}: id {row_id!r} is already used (in train, held-out or this batch)")
+                taken.add(row_id)
             rows.append(row)
     if errors:
         print("\n".join(errors), file=sys.stderr)
         print(f"{len(errors)} problem(s); nothing was filed", file=sys.stderr)
         return 1
-    seen: set[str] = set()
-    for split in ("train", "heldout"):
-        for path in (HERE / split).glob("*.jsonl"):
-            seen |= load_ids(path)
-    counts = {"train": 0, "heldout": 0, "duplicate": 0}
+    # Held-out is frozen (see the module docstring): every new row goes to train.
+    filed: dict[str, int] = {}
     for row in rows:
-        if row["id"] in seen:
-            counts["duplicate"] += 1
-            continue
-        seen.add(row["id"])
-        split = split_of(row["id"])
         language = row["id"].split("-", 1)[0]
-        target = HERE / split / f"{language}.jsonl"
+        target = HERE / "train" / f"{language}.jsonl"
         target.parent.mkdir(exist_ok=True)
         with target.open("a", encoding="utf-8") as out:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        counts[split] += 1
+        filed[target.name] = filed.get(target.name, 0) + 1
     for path in incoming:
         path.unlink()
-    print(f"filed: train {counts['train']}, heldout {counts['heldout']}, duplicate ids skipped {counts['duplicate']}")
+    per_file = ", ".join(f"{name} {count}" for name, count in sorted(filed.items()))
+    print(f"filed into train: {len(rows)} ({per_file}); held-out frozen since {HELDOUT_FROZEN_ON}, unchanged")
     return 0
 
 
