@@ -44,8 +44,6 @@ MAIL_MAX_SEND_ATTEMPTS = 12
 MAIL_CLAIM_TIMEOUT_SECONDS = 900
 # Reminders, in days after the invitation: at most two.
 REMINDER_DAYS = [3, 7]
-# Key for the HMAC that derives survey tokens (SECRET_KEY when unset); see docs/sending.md.
-INVITATION_TOKEN_KEY = None
 CELERY_QUEUE = "survey_app"
 
 # Languages offered to customers; the first is the fallback.

@@ -257,7 +257,9 @@ class Invitation(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
-    # SHA-256 of the emailed token; the token itself is never stored.
+    # SHA-256 of the first email's token; the token itself is never stored. Until that email is
+    # rendered it holds the hash of a random token nobody has (the column is NOT NULL UNIQUE).
+    # The reminders' links are in reminder_links.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     language: Mapped[str | None] = mapped_column(String(2))
@@ -283,6 +285,23 @@ class Invitation(db.Model):
     campaign: Mapped[Campaign] = relationship()
     customer: Mapped[Customer] = relationship()
     response: Mapped[Response | None] = relationship(back_populates="invitation", uselist=False)
+
+
+class ReminderLink(db.Model):
+    """A further survey link of an invitation, stored as the SHA-256 of its token.
+
+    Each reminder carries a fresh token of its own (the first email's token is never kept, so it
+    cannot be repeated); the row is committed before the reminder is handed to the mail server,
+    so every link that may have gone out resolves until the invitation expires. A first email
+    sent again after a failed attempt keeps the earlier attempt's link here too.
+    """
+
+    __tablename__ = "reminder_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("invitations.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Response(db.Model):

@@ -1,5 +1,6 @@
-"""Reminders: day 3 and day 7 by default, at most the configured number, the first email's
-link, and none after an answer, an opt-out, a bounce or expiry."""
+"""Reminders: day 3 and day 7 by default, at most the configured number, each with a fresh link
+of its own that resolves like the first email's, and none after an answer, an opt-out, a bounce
+or expiry."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from survey_app.extensions import db
-from survey_app.models import Customer, Invitation, utcnow
+from survey_app.models import Customer, Invitation, ReminderLink, utcnow
 from survey_app.services import invitations, reminders
+from survey_app.services.tokens import hash_token
 from tests import factories
 from tests.support import smtp_server
 from tests.test_invitations import clickers, smtp_config, survey_token
@@ -48,7 +50,11 @@ def run_reminders(app) -> list:
     return mailbox.messages
 
 
-def test_reminders_go_out_on_day_3_and_day_7_with_the_same_link_and_never_a_third(app):
+def survey_status(client, token: str) -> int:
+    return client.get(f"/s/{token}").status_code
+
+
+def test_reminders_go_out_on_day_3_and_day_7_each_with_a_new_working_link_and_never_a_third(app, client):
     ids, tokens = invited(app, 2)
     age(app, 2.9)
     assert run_reminders(app) == []
@@ -61,7 +67,7 @@ def test_reminders_go_out_on_day_3_and_day_7_with_the_same_link_and_never_a_thir
         assert message["Message-ID"].startswith(f"<survey-{invitation_id}-reminder-1@")
         assert message["References"] == message["In-Reply-To"]
         assert message["References"].startswith(f"<survey-{invitation_id}-invitation@")
-        assert survey_token(message) == tokens[invitation_id]
+        assert survey_token(message) != tokens[invitation_id]
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert {message["Subject"].split(":")[0] for message in first} == {"Herinnering", "Reminder"}
     age(app, 3.8)  # day 6.9
@@ -70,12 +76,38 @@ def test_reminders_go_out_on_day_3_and_day_7_with_the_same_link_and_never_a_thir
     second = run_reminders(app)
     assert sorted(message["Message-ID"].split("-")[2] for message in second) == ["reminder", "reminder"]
     assert all("-reminder-2@" in message["Message-ID"] for message in second)
+    # Three emails per invitation, three different links, all leading to the same survey.
+    links = {invitation_id: [token] for invitation_id, token in tokens.items()}
+    for message in first + second:
+        links[int(message["Message-ID"].split("-")[1])].append(survey_token(message))
+    for invitation_id, tokens_of_invitation in links.items():
+        assert len(set(tokens_of_invitation)) == 3
+        for token in tokens_of_invitation:
+            assert survey_status(client, token) == 200
     age(app, 6)
     assert run_reminders(app) == []
     with app.app_context():
         rows = db.session.execute(select(Invitation)).scalars().all()
         assert [row.reminders_sent for row in rows] == [2, 2]
         assert all(row.last_reminder_at is not None and row.claimed_by is None for row in rows)
+        stored = {(link.invitation_id, link.token_hash) for link in db.session.execute(select(ReminderLink)).scalars()}
+        assert stored == {(invitation_id, hash_token(token))
+                          for invitation_id, tokens_of_invitation in links.items() for token in tokens_of_invitation[1:]}
+
+
+def test_a_reminder_link_answers_the_invitation_and_expires_with_it(app, client):
+    ids, tokens = invited(app, 1)
+    age(app, 3.5)
+    [message] = run_reminders(app)
+    reminder_token = survey_token(message)
+    assert client.post(f"/s/{reminder_token}", data={"score": "2", "comment": "Dicht"}).status_code == 302
+    # The first email's link shows the same, answered, survey.
+    with app.app_context():
+        row = db.session.get(Invitation, ids[0])
+        assert row.response is not None and row.response.score == 2
+        row.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    assert survey_status(client, reminder_token) == survey_status(client, tokens[ids[0]]) != 200
 
 
 def test_no_reminder_after_an_answer_an_opt_out_a_bounce_or_expiry(app, client):
@@ -154,11 +186,32 @@ def test_a_refused_reminder_stops_the_reminders_of_that_invitation(app):
     assert run_reminders(app) == []
 
 
-def test_an_invitation_whose_link_cannot_be_rebuilt_gets_no_reminder(app):
+def test_an_invitation_made_elsewhere_gets_a_reminder_and_both_links_work(app, client):
     with app.app_context():
-        invitation, _token = factories.invitation(sent_at=utcnow() - timedelta(days=4))  # a random token
+        invitation, first_token = factories.invitation(sent_at=utcnow() - timedelta(days=4))  # a random token
         db.session.commit()
         invitation_id = invitation.id
-    assert run_reminders(app) == []
+    [message] = run_reminders(app)
+    assert int(message["Message-ID"].split("-")[1]) == invitation_id
+    assert survey_token(message) != first_token
+    assert survey_status(client, survey_token(message)) == survey_status(client, first_token) == 200
     with app.app_context():
-        assert "cannot be rebuilt" in db.session.get(Invitation, invitation_id).failure_reason
+        assert db.session.get(Invitation, invitation_id).failure_reason is None
+
+
+def test_a_reminder_whose_delivery_fails_for_now_leaves_a_link_that_works_and_the_next_one_new(app, client):
+    from tests.test_mail import scripted_server
+
+    ids, _tokens = invited(app, 1)
+    age(app, 3.5)
+    # A lost connection may come after the server had the message: its link must keep working.
+    with scripted_server(["451 4.3.0 Try later"]) as (handler, mailbox), app.app_context():
+        app.config.update(smtp_config(mailbox, MAIL_RETRY_ATTEMPTS=1))
+        report = reminders.send_due_reminders()
+        assert (report.sent, report.deferred) == (0, 1)
+        [failed_hash] = db.session.execute(select(ReminderLink.token_hash)).scalars().all()
+    [message] = run_reminders(app)
+    with app.app_context():
+        hashes = set(db.session.execute(select(ReminderLink.token_hash)).scalars())
+        assert hashes == {failed_hash, hash_token(survey_token(message))}
+    assert survey_status(client, survey_token(message)) == 200

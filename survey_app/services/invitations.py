@@ -10,9 +10,6 @@ is older than MAIL_CLAIM_TIMEOUT_SECONDS. Such a row is sent again with the same
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -21,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.headerregistry import Address
 from typing import Any
 
@@ -29,24 +26,23 @@ from flask import current_app
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from survey_app import mail
 from survey_app.database import start_write
 from survey_app.extensions import db
-from survey_app.models import Campaign, Customer, Invitation, Response, utcnow
+from survey_app.models import Campaign, Customer, Invitation, ReminderLink, Response, utcnow
 from survey_app.services.eligibility import EligibilityReport, eligibility_report, eligible_customers
 from survey_app.services.privacy import email_hash, suppressed_among
-from survey_app.services.tokens import hash_token
+from survey_app.services.tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
 
 # Settings this feature reads, with their defaults (each can be set like any other setting).
 INSERT_CHUNK = 1000
 UNSUBSCRIBE_SALT = "survey_app.unsubscribe"
-TOKEN_CONTEXT = b"survey_app.invitation-token"
 
 
 def setting(name: str) -> Any:
@@ -57,18 +53,9 @@ def setting(name: str) -> Any:
 # --- tokens -------------------------------------------------------------------------------
 
 
-def invitation_token(campaign_id: int, customer_id: int, created_at: datetime) -> str:
-    """Return the survey token of an invitation: 256 bits, HMAC-derived, never stored.
-
-    The reminders must carry the same link as the first email, yet only the token's SHA-256 is
-    stored; so the token is derived from the secret key (itself from `secrets`) and the
-    invitation's identity. created_at (to the microsecond) keeps a recreated invitation from
-    reviving an old link.
-    """
-    key = str(current_app.config.get("INVITATION_TOKEN_KEY") or current_app.config["SECRET_KEY"]).encode()
-    identity = f"{campaign_id}:{customer_id}:{created_at.astimezone(UTC).isoformat(timespec='microseconds')}"
-    digest = hmac.new(key, TOKEN_CONTEXT + b"\0" + identity.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+# Survey tokens come from services/tokens.new_token, one fresh token per email; only their
+# SHA-256 is stored, committed before the email is handed to the mail server (see
+# mark_delivery_started), so every link that may have gone out resolves.
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
@@ -138,7 +125,9 @@ def create_invitations(
         {
             "campaign_id": campaign_id,
             "customer_id": customer.id,
-            "token_hash": hash_token(invitation_token(campaign_id, customer.id, now)),
+            # A hash of a token nobody holds (the column is NOT NULL UNIQUE): the emailed token
+            # is made when the email is rendered, and its hash replaces this one.
+            "token_hash": new_token()[1],
             "state": "pending",
             "language": customer.language or campaign.language,
             "created_at": now,
@@ -302,11 +291,12 @@ class Renderer:
             self._senders[configured] = mail.sender_address(configured or self.default_sender)
         return self._senders[configured]
 
-    def render(self, row: MailRow, *, reminder: int = 0, now: datetime | None = None) -> mail.OutgoingMessage:
-        """Render the invitation (reminder=0) or reminder 1 or 2 for one invitation."""
+    def render(
+        self, row: MailRow, token: str, *, reminder: int = 0, now: datetime | None = None
+    ) -> mail.OutgoingMessage:
+        """Render the invitation (reminder=0) or reminder 1 or 2 for one invitation, linking to `token`."""
         recipient = mail.recipient_address(row.first_name, row.email)
         sender = self.sender(row.sender)
-        token = invitation_token(row.campaign_id, row.customer_id, row.created_at)
         survey_url = f"{self.base_url}/s/{token}"
         unsubscribe_url = f"{self.base_url}/u/{unsubscribe_token(row.id)}"
         texts, subject = self.texts(row, reminder)
@@ -499,15 +489,41 @@ INTERRUPTED = (
 )
 
 
-def mark_delivery_started(run_id: str, invitation_id: int, now: datetime) -> None:
-    """Record, durably, that this run is about to hand the invitation's message to the server."""
+def mark_delivery_started(run_id: str, row: MailRow, now: datetime, token_hash: str, *, reminder: bool) -> bool:
+    """Record, durably, that this run is about to hand the invitation's message to the server,
+    together with the hash of the token that message carries; return whether this run still
+    holds the invitation.
+
+    One commit for both: a crash right after it leaves a link that resolves (and a marker that
+    keeps the message from going out twice); a crash before it leaves nothing sent.
+    """
     start_write(db.session)
-    table = Invitation.__table__
-    db.session.connection().execute(
-        update(table).where(table.c.id == invitation_id, table.c.claimed_by == run_id)
-        .values(delivery_started_at=now)
-    )
+    connection = db.session.connection()
+    invitations_table, links_table = Invitation.__table__, ReminderLink.__table__
+    values: dict[str, Any] = {"delivery_started_at": now}
+    if not reminder:
+        values["token_hash"] = token_hash
+    held = connection.execute(
+        update(invitations_table)
+        .where(invitations_table.c.id == row.id, invitations_table.c.claimed_by == run_id)
+        .values(**values)
+    ).rowcount
+    if held:
+        links = []
+        if reminder:
+            links.append(token_hash)
+        elif row.send_attempts:
+            # An earlier attempt at this first email failed, perhaps after the server had the
+            # message (a connection lost before its reply): its link keeps working.
+            links.append(row.token_hash)
+        if links:
+            connection.execute(insert(links_table), [
+                {"invitation_id": row.id, "token_hash": link, "created_at": now} for link in links
+            ])
     db.session.commit()
+    if not held:
+        log.error("invitation %s was taken over by another run before this one sent it", row.id)
+    return bool(held)
 
 
 def settle_interrupted(claim_is_dead: Any) -> int:
@@ -590,8 +606,13 @@ def send_claimed_invitations(
             report.cancelled += 1
         else:
             try:
-                message = sender.renderer.render(row, now=now)
-                mark_delivery_started(run_id, row.id, now)
+                token, token_hash = new_token()
+                message = sender.renderer.render(row, token, now=now)
+                if not mark_delivery_started(run_id, row, now, token_hash, reminder=False):
+                    report.deferred += 1  # another run took it over and sends it
+                    if progress:
+                        progress(1)
+                    continue
                 tries = sender.deliver(message)
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"state": "failed", "failure_reason": error.reason,
@@ -732,8 +753,9 @@ def invitation_counts(campaign_id: int) -> dict[str, int]:
 def write_demo_outbox(survey_link: str | None = None, prefix: str = "demo-") -> list[str]:
     """Write the Dutch and the English email of one open demo invitation each into the outbox.
 
-    Demo invitations carry random tokens, so each chosen invitation gets the derived token its
-    email shows (the printed survey link's invitation is never chosen). Returns the file names.
+    Only the hashes of the demo's tokens are stored, so each chosen invitation gets a fresh token
+    for the email written here (the printed survey link's invitation is never chosen, so that
+    link keeps working). Returns the file names.
     """
     skip = hash_token(survey_link.rsplit("/", 1)[-1]) if survey_link else ""
     outbox = mail.OutboxConnection(current_app.config["MAIL_OUTBOX_DIR"])
@@ -751,10 +773,10 @@ def write_demo_outbox(survey_link: str | None = None, prefix: str = "demo-") -> 
         ).scalar_one_or_none()
         if found is None:
             continue
-        found.token_hash = hash_token(invitation_token(found.campaign_id, found.customer_id, found.created_at))
+        token, found.token_hash = new_token()
         db.session.commit()
         [row] = MailRow.load([found.id])
-        message = renderer.render(row)
+        message = renderer.render(row, token)
         before = set(outbox.directory.glob("*.eml")) if outbox.directory.is_dir() else set()
         outbox.send(message)
         written += [path.name for path in set(outbox.directory.glob("*.eml")) - before]

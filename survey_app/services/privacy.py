@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import String, bindparam, cast, exists, func, literal, null, or_, select, update
+from sqlalchemy import String, bindparam, cast, delete, exists, func, literal, null, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -36,6 +36,7 @@ from survey_app.models import (
     CampaignVerdict,
     Customer,
     Invitation,
+    ReminderLink,
     Response,
     ResponseAnalysis,
     ResponseFinding,
@@ -324,6 +325,8 @@ def _scrub_customers(customer_ids: Sequence[int], now: datetime, counts: ScrubCo
                 .values(token_hash=bindparam("i_hash"), failure_reason=None),
                 [{"i_id": invitation_id, "i_hash": hash_token(secrets.token_urlsafe(32))} for invitation_id in invitation_ids],
             )
+            # The reminders' links die with it.
+            db.session.execute(delete(ReminderLink).where(ReminderLink.invitation_id.in_(invitation_ids)))
             counts.invitations_revoked += len(invitation_ids)
         customers = db.session.execute(
             update(Customer)

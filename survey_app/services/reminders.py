@@ -1,8 +1,10 @@
 """Reminders: at most two, only to invitees who have not answered, REMINDER_DAYS after the
 invitation (default 3 and 7); none after an answer, an opt-out, a bounce or expiry.
 
-A reminder carries the first email's link (the token is derived, see invitations.invitation_token)
-and its own Message-ID, threaded under the invitation's. Claims work as for invitations, on the
+A reminder carries a link of its own: a fresh random token, whose hash goes into reminder_links
+(committed before the hand-over), so the first email's link, never stored, need not be rebuilt;
+every earlier link keeps working until the invitation expires. It has its own Message-ID,
+threaded under the invitation's. Claims work as for invitations, on the
 'sent' rows: claimed_by and claimed_at mark the run sending a reminder, reminders_sent and
 last_reminder_at are committed right after the server accepted it.
 """
@@ -25,7 +27,6 @@ from survey_app.services.invitations import (
     Sender,
     _finish,
     claim,
-    invitation_token,
     mark_delivery_started,
     new_run_id,
     release,
@@ -33,7 +34,7 @@ from survey_app.services.invitations import (
     sender_session,
     setting,
 )
-from survey_app.services.tokens import hash_token
+from survey_app.services.tokens import new_token
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +120,15 @@ def send_claimed_reminders(
         if reason is not None:
             release(run_id, [row.id], state=None)
             report.cancelled += 1
-        elif hash_token(_token_of(row)) != row.token_hash:
-            # The link cannot be rebuilt (the secret key changed, or the token was made elsewhere):
-            # a reminder with a dead link would only confuse, so the reminders stop here.
-            _finish(run_id, row.id, {"failure_reason": "reminders stopped: the survey link cannot be rebuilt"})
-            report.failed += 1
         else:
             try:
-                message = sender.renderer.render(row, reminder=number, now=now)
-                mark_delivery_started(run_id, row.id, now)
+                token, token_hash = new_token()
+                message = sender.renderer.render(row, token, reminder=number, now=now)
+                if not mark_delivery_started(run_id, row, now, token_hash, reminder=True):
+                    report.deferred += 1  # another run took it over and sends it
+                    if progress:
+                        progress(1)
+                    continue
                 sender.deliver(message)
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
@@ -149,10 +150,6 @@ def send_claimed_reminders(
         if progress:
             progress(1)
     return report
-
-
-def _token_of(row: MailRow) -> str:
-    return invitation_token(row.campaign_id, row.customer_id, row.created_at)
 
 
 def send_due_reminders(

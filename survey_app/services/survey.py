@@ -18,7 +18,7 @@ from survey_app import jobs
 from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import Invitation, Response, utcnow
-from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
+from survey_app.services.tokens import MAX_TOKEN_LENGTH, linked_invitation_id
 
 SCORE_PATTERN = re.compile(r"(?:10|[0-9])")
 MAX_COMMENT_LENGTH = 2000
@@ -77,7 +77,7 @@ def find_link(token: str) -> SurveyLink:
         return SurveyLink(LinkState.UNKNOWN)
     invitation = db.session.execute(
         select(Invitation)
-        .where(Invitation.token_hash == hash_token(token))
+        .where(Invitation.id == linked_invitation_id(token))  # the first email's token or a reminder's
         # One query with joins instead of one per relationship: this runs on every page view.
         .options(joinedload(Invitation.campaign, innerjoin=True), joinedload(Invitation.customer, innerjoin=True),
                  joinedload(Invitation.response))
