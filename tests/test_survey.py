@@ -75,8 +75,14 @@ def test_a_scanner_opening_every_score_link_records_nothing(app, client, link):
     assert client.post(f"/s/{link}", data={"score": "8", "comment": ""}).status_code == 302
 
 
+def sent(reply):
+    """Close a reply as a server does once it has sent it; work queued for after the reply runs then."""
+    reply.close()
+    return reply
+
+
 def test_a_post_stores_the_answer_analyses_it_and_thanks(app, client, link):
-    reply = client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
+    reply = sent(client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"}))
     assert reply.status_code == 302
     thanks = client.get(reply.headers["Location"]).get_data(as_text=True)
     assert "Bedankt!" in thanks and "Mijn antwoord wijzigen" in thanks
@@ -181,21 +187,35 @@ def test_the_privacy_page_speaks_both_languages(client):
 
 
 def test_a_changed_answer_is_analysed_again(app, client, link):
-    client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
-    client.post(f"/s/{link}", data={"score": "9", "comment": "Alles prima geregeld"})
+    sent(client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"}))
+    sent(client.post(f"/s/{link}", data={"score": "9", "comment": "Alles prima geregeld"}))
     with app.app_context():
         analysis = db.session.execute(select(ResponseAnalysis)).scalar_one()
         assert (analysis.response_revision, analysis.broken_promise) == (2, False)
 
 
-def test_a_failing_analysis_never_costs_the_answer(app, client, link, monkeypatch):
+def test_without_a_broker_the_analysis_runs_after_the_reply_not_before(app, client, link):
+    reply = client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
+    assert reply.status_code == 302
+
+    def analyses():
+        with app.app_context():
+            return db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar()
+
+    assert analyses() == 0  # the respondent got the reply without waiting for the analysis
+    sent(reply)
+    assert analyses() == 1
+
+
+def test_a_failing_analysis_never_costs_the_answer(app, client, link, monkeypatch, caplog):
     from survey_app.services import analysis
 
     def broken(response_id):
         raise RuntimeError("analysis down")
 
     monkeypatch.setattr(analysis, "analyze_one", broken)
-    assert client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"}).status_code == 302
+    assert sent(client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"})).status_code == 302
+    assert "analysis of response" in caplog.text
     assert [(row.score, row.comment) for row in responses(app)] == [(2, "dicht")]
 
 

@@ -1,5 +1,6 @@
--- GET the survey page of many invitations in turn, as the link in each email would:
--- /s/<token>?score=N. Arguments: the token file and the number of wrk threads.
+-- GET the survey page of many invitations in turn, as the link in each email would, without a
+-- cookie: /s/<token>?score=N. Arguments: the file of request paths (one a line) and the number
+-- of wrk threads.
 local threads = {}
 local counter = 0
 
@@ -9,8 +10,8 @@ function setup(thread)
 end
 
 function init(args)
-  tokens = {}
-  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  paths = {}
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
   step = tonumber(args[2])
   ok, other, wrapped = 0, 0, 0
 end
@@ -18,9 +19,9 @@ end
 function request()
   local index = id + counter * step
   counter = counter + 1
-  if index >= #tokens then wrapped = wrapped + 1 end
-  index = index % #tokens + 1
-  return wrk.format("GET", "/s/" .. tokens[index] .. "?score=" .. (index % 11))
+  if index >= #paths then wrapped = wrapped + 1 end
+  index = index % #paths + 1
+  return wrk.format("GET", paths[index])
 end
 
 function response(status, headers, body)

@@ -1,9 +1,9 @@
--- POST one answer to each invitation in turn, never twice to the same one unless the token
--- list runs out (counted as "wrapped"). Arguments: the token file and the number of wrk threads.
+-- POST one answer to each invitation in turn, never twice to the same one unless the list runs
+-- out (counted as "wrapped"). Arguments: a file of "path<TAB>cookie<TAB>body" lines, one per
+-- invitation (its respondent's session cookie, and a form carrying that session's CSRF token),
+-- and the number of wrk threads.
 local threads = {}
 local counter = 0
-local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
-local comment = "De+vestiging+in+Utrecht+was+dicht%2C+de+code+werkte+niet"
 
 function setup(thread)
   thread:set("id", #threads)
@@ -11,8 +11,11 @@ function setup(thread)
 end
 
 function init(args)
-  tokens = {}
-  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  answers = {}
+  for line in io.lines(args[1]) do
+    local path, cookie, body = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
+    answers[#answers + 1] = {path = path, cookie = cookie, body = body}
+  end
   step = tonumber(args[2])
   ok, other, wrapped = 0, 0, 0
 end
@@ -20,14 +23,15 @@ end
 function request()
   local index = id + counter * step
   counter = counter + 1
-  if index >= #tokens then wrapped = wrapped + 1 end
-  index = index % #tokens + 1
-  local body = "score=" .. (index % 11) .. "&comment=" .. comment
-  return wrk.format("POST", "/s/" .. tokens[index], headers, body)
+  if index >= #answers then wrapped = wrapped + 1 end
+  index = index % #answers + 1
+  local answer = answers[index]
+  local headers = {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = answer.cookie}
+  return wrk.format("POST", answer.path, headers, answer.body)
 end
 
 function response(status, headers, body)
-  -- A stored answer redirects to the thank-you page.
+  -- A stored answer redirects to the thank-you page; a failed CSRF check is a 400.
   if status == 302 then ok = ok + 1 else other = other + 1 end
 end
 

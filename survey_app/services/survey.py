@@ -1,29 +1,40 @@
 """The customer's side: find an invitation by its token, note that its link was opened, and
-store exactly one answer per invitation however often, and however concurrently, it is sent."""
+store exactly one answer per invitation however often, and however concurrently, it is sent.
+
+Every survey request runs these, so they are written for speed: each is one prebuilt Core
+statement with bound parameters (building the statement per request, or loading ORM objects,
+cost more than the database work itself; see docs/survey.md).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
+from typing import Any
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import bindparam, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import joinedload
 
 from survey_app import jobs
 from survey_app.database import start_write
 from survey_app.extensions import db
-from survey_app.models import Invitation, Response, utcnow
-from survey_app.services.tokens import MAX_TOKEN_LENGTH, linked_invitation_id
+from survey_app.models import Campaign, Customer, Invitation, ReminderLink, Response, utcnow
+from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
 
 SCORE_PATTERN = re.compile(r"(?:10|[0-9])")
 MAX_COMMENT_LENGTH = 2000
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,%d}" % MAX_TOKEN_LENGTH)
 log = logging.getLogger(__name__)
+
+invitations = Invitation.__table__
+responses = Response.__table__
 
 
 class LinkState(Enum):
@@ -34,8 +45,22 @@ class LinkState(Enum):
 
 @dataclass(frozen=True)
 class SurveyLink:
+    """What the survey pages need of the invitation behind a link, read in one query."""
+
     state: LinkState
-    invitation: Invitation | None = None
+    invitation_id: int | None = None
+    # The invitation's language, else the customer's, else the campaign's.
+    language: str | None = None
+    campaign_id: int | None = None
+    campaign_name: str = ""
+    opened: bool = False
+    # The stored answer; score None when there is none yet.
+    score: int | None = None
+    comment: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.score is not None
 
 
 class AnswerError(ValueError):
@@ -71,75 +96,141 @@ def clean_comment(text: str) -> str:
     return cleaned
 
 
+def _link_lookup() -> Any:
+    """Build the one query behind every survey request: token hash -> what the pages show.
+
+    The link is the first email's token (invitations.token_hash) or a reminder's
+    (reminder_links.token_hash): the same two unique-index lookups as
+    tokens.linked_invitation_id, built once here with a bound parameter, because building that
+    statement per request cost more than running it.
+    """
+    digest = bindparam("token_hash")
+    first_email = invitations.alias("first_email")
+    reminder_links = ReminderLink.__table__
+    linked_id = (
+        union_all(
+            select(first_email.c.id).where(first_email.c.token_hash == digest),
+            select(reminder_links.c.invitation_id).where(reminder_links.c.token_hash == digest),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    campaigns, customers = Campaign.__table__, Customer.__table__
+    return (
+        select(
+            invitations.c.id, invitations.c.state, invitations.c.expires_at, invitations.c.opened_at,
+            invitations.c.language, customers.c.language, campaigns.c.language, campaigns.c.id, campaigns.c.name,
+            responses.c.score, responses.c.comment,
+        )
+        .select_from(
+            invitations.join(campaigns, campaigns.c.id == invitations.c.campaign_id)
+            .join(customers, customers.c.id == invitations.c.customer_id)
+            .outerjoin(responses, responses.c.invitation_id == invitations.c.id)
+        )
+        .where(invitations.c.id == linked_id)
+    )
+
+
+LINK_LOOKUP = _link_lookup()
+MARK_OPENED = (
+    update(invitations)
+    .where(invitations.c.id == bindparam("invitation_id"), invitations.c.opened_at.is_(None))
+    .values(opened_at=bindparam("now"))
+)
+
+
 def find_link(token: str) -> SurveyLink:
     """Look a token up by its hash; malformed tokens are never sent to the database."""
     if not TOKEN_PATTERN.fullmatch(token):
         return SurveyLink(LinkState.UNKNOWN)
-    invitation = db.session.execute(
-        select(Invitation)
-        .where(Invitation.id == linked_invitation_id(token))  # the first email's token or a reminder's
-        # One query with joins instead of one per relationship: this runs on every page view.
-        .options(joinedload(Invitation.campaign, innerjoin=True), joinedload(Invitation.customer, innerjoin=True),
-                 joinedload(Invitation.response))
-    ).scalar_one_or_none()
-    if invitation is None or invitation.state == "cancelled":
+    row = db.session.execute(LINK_LOOKUP, {"token_hash": hash_token(token)}).first()
+    if row is None:
         return SurveyLink(LinkState.UNKNOWN)
-    if invitation.expires_at <= utcnow():
-        return SurveyLink(LinkState.EXPIRED, invitation)
-    return SurveyLink(LinkState.OPEN, invitation)
+    (invitation_id, state, expires_at, opened_at, invitation_language, customer_language, campaign_language,
+     campaign_id, campaign_name, score, comment) = row
+    if state == "cancelled":
+        return SurveyLink(LinkState.UNKNOWN)
+    link_state = LinkState.EXPIRED if expires_at <= utcnow() else LinkState.OPEN
+    return SurveyLink(
+        link_state, invitation_id, invitation_language or customer_language or campaign_language,
+        campaign_id, campaign_name, opened_at is not None, score, comment or "",
+    )
 
 
-def record_opened(invitation: Invitation) -> None:
-    """Note the first opening of a link: a click, not an answer (mail scanners click too)."""
-    if invitation.opened_at is None:
-        invitation_id = invitation.id
+def record_opened(link: SurveyLink) -> None:
+    """Note the first opening of a link: a click, not an answer (mail scanners click too).
+
+    Only a link not opened before writes, and the UPDATE is conditional, so two first clicks at
+    once keep the earlier time.
+    """
+    if not link.opened:
         start_write(db.session)
-        db.session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation_id, Invitation.opened_at.is_(None))
-            .values(opened_at=utcnow())
-        )
+        db.session.execute(MARK_OPENED, {"invitation_id": link.invitation_id, "now": utcnow()})
         db.session.commit()
 
 
-def store_answer(invitation: Invitation, score: int, comment: str, language: str | None) -> int:
+_answer_upserts: dict[str, Any] = {}
+
+
+def _answer_upsert(dialect: str) -> Any:
+    """Return the prebuilt INSERT .. ON CONFLICT (invitation_id) DO UPDATE for a dialect."""
+    statement = _answer_upserts.get(dialect)
+    if statement is None:
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = insert(responses)
+        statement = statement.on_conflict_do_update(
+            index_elements=[responses.c.invitation_id],
+            set_={"score": statement.excluded.score, "comment": statement.excluded.comment,
+                  "language": statement.excluded.language, "updated_at": statement.excluded.updated_at,
+                  "comment_erased_at": None, "revision": responses.c.revision + 1},
+        ).returning(responses.c.id)
+        _answer_upserts[dialect] = statement
+    return statement
+
+
+def store_answer(invitation_id: int, score: int, comment: str, language: str | None) -> int:
     """Insert the answer, or update the one already stored; return the response id.
 
     One INSERT .. ON CONFLICT (invitation_id) DO UPDATE: two workers submitting at once both
     succeed and leave one row, instead of one of them failing on the unique constraint.
-    answered_at keeps the first answer's time; updated_at and revision move on.
+    answered_at keeps the first answer's time; updated_at and revision move on. The same
+    transaction marks the link opened, for an answer sent without a GET first.
     """
-    now = utcnow()
-    invitation_id = invitation.id
+    now: datetime = utcnow()
     start_write(db.session)
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {"invitation_id": invitation_id, "score": score, "comment": comment, "language": language,
-              "answered_at": now, "updated_at": now, "revision": 1}
-    statement = insert(Response).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Response.invitation_id],
-        set_={"score": statement.excluded.score, "comment": statement.excluded.comment,
-              "language": statement.excluded.language, "updated_at": statement.excluded.updated_at,
-              "comment_erased_at": None,
-              "revision": Response.revision + 1},
-    ).returning(Response.id)
-    response_id = db.session.execute(statement).scalar_one()
-    db.session.execute(
-        update(Invitation).where(Invitation.id == invitation_id, Invitation.opened_at.is_(None)).values(opened_at=now)
-    )
+    upsert = _answer_upsert(db.session.get_bind().dialect.name)
+    response_id = db.session.execute(upsert, {
+        "invitation_id": invitation_id, "score": score, "comment": comment, "language": language,
+        "answered_at": now, "updated_at": now, "revision": 1,
+    }).scalar_one()
+    db.session.execute(MARK_OPENED, {"invitation_id": invitation_id, "now": now})
     db.session.commit()
     return response_id
 
 
-def request_analysis(response_id: int) -> None:
+def request_analysis(response_id: int) -> Callable[[], None] | None:
     """Have a stored or changed answer analysed without making the respondent wait on it.
 
-    Without a broker the job runs inline (one answer plus its campaign's verdict: tens of
-    milliseconds, see docs/survey.md); with one it is queued for a worker. A failure is logged
-    and never reaches the respondent: the answer is stored, and `survey-app analyze` catches up.
+    With a broker the job is queued for a worker now (one Redis push) and None is returned.
+    Without one, the analysis is returned as a call for the view to run once the reply has been
+    sent: it takes milliseconds to tens of milliseconds (see docs/survey.md), which the
+    respondent should not wait for. Either way a failure is logged and never reaches the
+    respondent: the answer is stored, and `survey-app analyze` catches up.
     """
-    try:
-        jobs.dispatch(jobs.analyze_response, response_id)
-    except Exception:  # noqa: BLE001 - an analysis or broker failure must not lose the stored answer
-        log.exception("analysis of response %s failed; `survey-app analyze` will retry it", response_id)
+    if jobs.has_broker():
+        try:
+            jobs.dispatch(jobs.analyze_response, response_id)
+        except Exception:  # noqa: BLE001 - a broker failure must not lose the stored answer
+            log.exception("queueing the analysis of response %s failed; `survey-app analyze` will do it", response_id)
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def analyse_here() -> None:
+        # After the reply the request's app context is gone: the job gets one of its own.
+        with app.app_context():
+            try:
+                jobs.analyze_response(response_id)
+            except Exception:  # noqa: BLE001 - an analysis failure must not lose the stored answer
+                log.exception("analysis of response %s failed; `survey-app analyze` will retry it", response_id)
+
+    return analyse_here

@@ -4,17 +4,21 @@ privacy statement. GET never stores an answer; only a POST does."""
 from __future__ import annotations
 
 import re
+import secrets
+from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
+from markupsafe import escape
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from survey_app.extensions import csrf, limiter
 from survey_app.forms.survey import AnswerForm
-from survey_app.models import Invitation
 from survey_app.services import survey
-from survey_app.services.survey import AnswerError, LinkState
+from survey_app.services.survey import AnswerError, LinkState, SurveyLink
 
 bp = Blueprint("survey", __name__)
 # The answer form checks its own CSRF token (AnswerForm is a FlaskForm), so a failed check can
@@ -59,50 +63,47 @@ def too_many_requests(error: TooManyRequests) -> tuple[str, int]:
     return render_template("survey/busy.html"), 429
 
 
-def choose_language(invitation: Invitation | None) -> str:
+def choose_language(link: SurveyLink | None) -> str:
     """Use ?lang= when given, else the invitation's, the customer's or the campaign's language."""
     requested = request.args.get("lang")
     if requested in ("nl", "en"):
         return requested
-    if invitation is not None:
-        return invitation.language or invitation.customer.language or invitation.campaign.language
+    if link is not None and link.language:
+        return link.language
     return request.accept_languages.best_match(["nl", "en"]) or "nl"
 
 
-def open_invitation(token: str) -> Invitation:
-    """Return the invitation behind a usable link, or end with the same page for every bad one."""
+def open_link(token: str) -> SurveyLink:
+    """Return the usable link behind a token, or end with the same page for every bad one."""
     link = survey.find_link(token)
-    g.locale = choose_language(link.invitation)
+    g.locale = choose_language(link)
     if link.state is not LinkState.OPEN:
         # Unknown, malformed and expired links look alike apart from the status code.
         abort(410 if link.state is LinkState.EXPIRED else 404)
-    assert link.invitation is not None
-    return link.invitation
+    return link
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limit_link_lookups
 @limit_bad_links
 def answer(token: str) -> str | Response | tuple[str, int]:
-    invitation = open_invitation(token)
-    form = AnswerForm()
-    stored = invitation.response
-    score: int | None = stored.score if stored else None
-    error = None
-    if request.method in ("GET", "HEAD"):
+    link = open_link(token)
+    if request.method != "POST":
         if request.method == "GET":
-            survey.record_opened(invitation)
+            survey.record_opened(link)
+        score = link.score
         if "score" in request.args:
             try:
                 score = survey.parse_score(request.args.getlist("score"))
             except AnswerError:
                 score = None
-        if stored and not form.comment.data:
-            form.comment.data = stored.comment
-        return render_page(invitation, form, score, error)
+        return answer_page(token, link, score, link.comment)
 
+    form = AnswerForm()
+    typed = form.comment.data or ""
+    error = None
     try:
-        score = survey.parse_score(request.form.getlist("score"))
+        score: int | None = survey.parse_score(request.form.getlist("score"))
     except AnswerError:
         error = _("Please choose one score from 0 to 10.")
         score = None
@@ -111,31 +112,77 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         error = _("Your answer was not saved yet. Please press the button once more.")
     if error is None:
         try:
-            comment = survey.clean_comment(form.comment.data or "")
+            comment = survey.clean_comment(typed)
         except AnswerError:
             error = _("Please keep your answer under %(limit)s characters.", limit=survey.MAX_COMMENT_LENGTH)
     if error is not None:
-        return render_page(invitation, form, score, error), 400
-    response_id = survey.store_answer(invitation, score, comment, g.locale)
-    survey.request_analysis(response_id)
-    return redirect(url_for(".thanks", token=token, lang=g.locale))
+        return answer_page(token, link, score, typed, error), 400
+    assert score is not None and link.invitation_id is not None
+    response_id = survey.store_answer(link.invitation_id, score, comment, g.locale)
+    reply = redirect(url_for(".thanks", token=token, lang=g.locale))
+    analyse_later = survey.request_analysis(response_id)
+    if analyse_later is not None:
+        # Runs once the reply has been sent: the respondent never waits for the analysis.
+        reply.call_on_close(analyse_later)
+    return reply
 
 
-def render_page(invitation: Invitation, form: AnswerForm, score: int | None, error: str | None) -> str:
-    return render_template(
-        "survey/answer.html", invitation=invitation, form=form, score=score,
-        group=survey.score_group(score), error=error, token=request.view_args["token"],
-    )
+def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, error: str | None = None) -> str:
+    """Render the survey page from its compiled form: only the token, the comment and the CSRF
+    token differ per request, and those are escaped here."""
+    csrf_enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+    parts = compiled_answer_page(link.campaign_name, str(get_locale()), score, error, csrf_enabled)
+    values = {
+        "token": escape(token),
+        "comment": escape(comment),
+        "csrf": escape(generate_csrf()) if csrf_enabled else "",
+    }
+    return "".join(values[part] if index % 2 else part for index, part in enumerate(parts))
+
+
+# A marker made of letters and digits only: url_for and HTML escaping leave it as it is, so it
+# survives rendering wherever it stands. Random per process, so no campaign name can hold it.
+SLOT = f"slot{secrets.token_hex(8)}"
+SLOT_PATTERN = re.compile(f"{SLOT}(token|comment|csrf)")
+MAX_COMPILED_PAGES = 2048
+
+
+def compiled_answer_page(
+    campaign_name: str, language: str, score: int | None, error: str | None, csrf_enabled: bool
+) -> list[str]:
+    """Return the survey page as [text, slot name, text, ...], rendered once per process for
+    everything that is the same for many respondents (campaign, language, score, error).
+
+    Rendering the template with Babel's lookups and url_for took most of a page view; the
+    compiled page is kept per app (tests make many apps) and rebuilt when templates may change.
+    """
+    app = current_app
+    key = (campaign_name, language, score, error, csrf_enabled)
+    pages: dict[tuple[Any, ...], list[str]] = app.extensions.setdefault("survey_compiled_pages", {})
+    parts = pages.get(key)
+    if parts is None:
+        html = render_template(
+            "survey/answer.html", campaign_name=campaign_name, score=score, group=survey.score_group(score),
+            error=error, token=f"{SLOT}token", comment=f"{SLOT}comment",
+            csrf_value=f"{SLOT}csrf" if csrf_enabled else None,
+        )
+        parts = SLOT_PATTERN.split(html)
+        if app.debug or app.jinja_env.auto_reload:
+            return parts
+        if len(pages) >= MAX_COMPILED_PAGES:
+            pages.clear()
+        pages[key] = parts
+    return parts
 
 
 @bp.get("/s/<token>/thanks")
 @limit_link_lookups
 @limit_bad_links
 def thanks(token: str) -> str:
-    invitation = open_invitation(token)
-    if invitation.response is None:
+    link = open_link(token)
+    if not link.answered:
         abort(404)
-    return render_template("survey/thanks.html", invitation=invitation, token=token)
+    return render_template("survey/thanks.html", score=link.score, comment=link.comment, token=token)
 
 
 @bp.get("/privacy")
