@@ -8,6 +8,7 @@ training-time dependency only.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import re
 from collections import Counter
@@ -24,7 +25,18 @@ MODEL_FILE = "model.json"
 _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 # 1 + log(count) for the small counts almost every n-gram has.
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
+_SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+
+
+def _term_frequencies(counts: list[int], sublinear: bool) -> np.ndarray:
+    """Return the term-frequency factor of each count (1 + log(count) when sublinear)."""
+    tf = np.asarray(counts, dtype=np.intp)
+    if not sublinear:
+        return tf.astype(np.float64)
+    if max(counts) < len(_SUBLINEAR):
+        return _SUBLINEAR_ARRAY[tf]
+    return np.where(tf < len(_SUBLINEAR), _SUBLINEAR_ARRAY[np.minimum(tf, len(_SUBLINEAR) - 1)], 1.0 + np.log(tf))
 
 
 @dataclass(frozen=True)
@@ -38,37 +50,38 @@ class _Vectorizer:
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
-    @functools.cached_property
-    def idf_list(self) -> list[float]:
-        return [float(v) for v in self.idf]
-
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
-        found: list[int] = []
-        lowered = text.lower()
+        found = self._weighted(text.lower())
+        return found if found is not None else (_EMPTY_INDICES, _EMPTY_VALUES)
+
+    def _weighted(self, lowered: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Return (global indices, L2-normalized TF-IDF values) of lowercased text, or None."""
+        found = self._terms(lowered)
+        if not found:
+            return None
+        # Counting in C (Counter), then a handful of vectorized steps: a comment has a few
+        # hundred n-grams, too few to amortize many numpy calls, too many for Python arithmetic.
+        counts = Counter(found)
+        size = len(counts)
+        indices = np.fromiter(counts, dtype=np.intp, count=size)
+        values = _term_frequencies(list(counts.values()), self.sublinear_tf) * self.idf[indices]
+        values /= math.sqrt(float(values @ values))
+        if self.offset:
+            indices += self.offset
+        return indices, values
+
+    def _terms(self, lowered: str) -> list[int]:
+        """Return the vocabulary indices (local to this block) of every term of lowercased text."""
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # can be cached: customers use the same few hundred words over and over.
+            found: list[int] = []
+            ngrams = self._word_ngrams
             for word in lowered.split():
-                found.extend(self._word_ngrams(word))
-        else:
-            found = self._word_terms(lowered)
-        if not found:
-            return _EMPTY_INDICES, _EMPTY_VALUES
-        # Counter and scalar maths beat numpy's per-call overhead on a few hundred n-grams.
-        counts = Counter(found)
-        idf = self.idf_list
-        if self.sublinear_tf:
-            values = [
-                (_SUBLINEAR[count] if count < len(_SUBLINEAR) else 1.0 + math.log(count)) * idf[index]
-                for index, count in counts.items()
-            ]
-        else:
-            values = [count * idf[index] for index, count in counts.items()]
-        norm = math.sqrt(sum(v * v for v in values))
-        offset = self.offset
-        return (np.fromiter((index + offset for index in counts), dtype=np.int64, count=len(counts)),
-                np.asarray(values, dtype=np.float64) / norm)
+                found.extend(ngrams(word))
+            return found
+        return self._word_terms(lowered)
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -94,11 +107,17 @@ class _Vectorizer:
         assert self.token_pattern is not None
         low, high = self.ngram_range
         words = self.token_pattern.findall(text)
-        vocabulary = self.vocabulary
+        get = self.vocabulary.get
         found = []
         for n in range(low, high + 1):
-            for i in range(len(words) - n + 1):
-                index = vocabulary.get(" ".join(words[i:i + n]))
+            if n == 1:
+                terms = words
+            elif n == 2:
+                terms = [f"{a} {b}" for a, b in zip(words, words[1:])]
+            else:
+                terms = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
+            for term in terms:
+                index = get(term)
                 if index is not None:
                     found.append(index)
         return found
@@ -118,13 +137,63 @@ class LinearTextModel:
         """Return a probability per label for one text."""
         if self.language_prefix:
             text = f"{language} {text}"
+        lowered = text.lower()
         logits = self.intercepts.copy()
         for vectorizer in self.vectorizers:
-            indices, values = vectorizer.features(text)
-            if len(indices):
+            found = vectorizer._weighted(lowered)
+            if found is not None:
+                indices, values = found
                 logits += values @ self.weights[indices]
         probabilities = 1.0 / (1.0 + np.exp(-logits))
-        return dict(zip(self.labels, (float(p) for p in probabilities)))
+        return dict(zip(self.labels, probabilities.tolist()))
+
+
+    def predict_many(self, texts: Sequence[str], language: str) -> list[dict[str, float]]:
+        """Return a probability per label for each text, scoring them all in one pass."""
+        if len(texts) < 2:
+            return [self.predict(text, language) for text in texts]
+        # One segment per (text, block) that has terms; numpy then runs once for the batch
+        # instead of a dozen small calls per text (the detector scores every clause).
+        indices: list[int] = []
+        counts: list[int] = []
+        factors: list[np.ndarray] = []  # only when the blocks weigh counts differently
+        uniform = len({vectorizer.sublinear_tf for vectorizer in self.vectorizers}) == 1
+        segment_sizes: list[int] = []
+        segment_rows: list[int] = []
+        for row, text in enumerate(texts):
+            lowered = (f"{language} {text}" if self.language_prefix else text).lower()
+            for vectorizer in self.vectorizers:
+                found = vectorizer._terms(lowered)
+                if found:
+                    counted = Counter(found)
+                    offset = vectorizer.offset
+                    indices.extend([index + offset for index in counted] if offset else counted)
+                    if uniform:
+                        counts.extend(counted.values())
+                    else:
+                        factors.append(_term_frequencies(list(counted.values()), vectorizer.sublinear_tf))
+                    segment_sizes.append(len(counted))
+                    segment_rows.append(row)
+        logits = np.tile(self.intercepts, (len(texts), 1))
+        if indices:
+            columns = np.asarray(indices, dtype=np.intp)
+            if uniform:
+                values = _term_frequencies(counts, self.vectorizers[0].sublinear_tf) * self._idf[columns]
+            else:
+                values = np.concatenate(factors) * self._idf[columns]
+            starts = np.asarray(list(itertools.accumulate(segment_sizes[:-1], initial=0)), dtype=np.intp)
+            norms = np.sqrt(np.add.reduceat(values * values, starts))
+            values /= np.repeat(norms, segment_sizes)
+            per_segment = np.add.reduceat(values[:, None] * self.weights[columns], starts, axis=0)
+            rows = sorted(set(segment_rows))
+            first_segment = [segment_rows.index(row) for row in rows]
+            logits[rows] += np.add.reduceat(per_segment, first_segment, axis=0)
+        probabilities = 1.0 / (1.0 + np.exp(-logits))
+        return [dict(zip(self.labels, row)) for row in probabilities.tolist()]
+
+    @functools.cached_property
+    def _idf(self) -> np.ndarray:
+        return np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
 
 
 def model_from_dict(data: dict[str, Any]) -> LinearTextModel:
@@ -181,5 +250,4 @@ def predict(text: str, language: str, model: LinearTextModel | None = None) -> d
 
 def predict_many(texts: Sequence[str], language: str, model: LinearTextModel | None = None) -> list[dict[str, float]]:
     """Return the model's probabilities for several texts."""
-    chosen = model or load_model()
-    return [chosen.predict(text, language) for text in texts]
+    return (model or load_model()).predict_many(texts, language)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from survey_app.analysis.model import load_model, model_from_dict, predict
+from survey_app.analysis.model import load_model, model_from_dict, predict, predict_many
 
 TRAIN_MODEL = Path(__file__).resolve().parents[2] / "evaluation" / "train_model.py"
 
@@ -72,3 +72,54 @@ def test_packaged_model_separates_an_obvious_failure_from_praise() -> None:
 def test_packaged_model_is_small() -> None:
     path = Path(__file__).resolve().parents[2] / "survey_app" / "analysis" / "data" / "model.json"
     assert path.stat().st_size < 5_000_000
+
+
+def test_scoring_several_texts_at_once_equals_scoring_each() -> None:
+    texts = ["De kortingscode werkte niet | de kortingscode werken niet", "", "!!", "sold out", "Sold out, sold OUT",
+             "link in de mail = 404", "prima"]
+    model = load_model()
+    batch = predict_many(texts, "nl")
+    assert len(batch) == len(texts)
+    for text, together in zip(texts, batch, strict=True):
+        alone = model.predict(text, "nl")
+        assert together.keys() == alone.keys()
+        assert all(together[label] == pytest.approx(alone[label], abs=1e-12) for label in alone), text
+
+
+def _small_model(word_sublinear: bool) -> dict:  # type: ignore[type-arg]
+    return {
+        "labels": ["a", "b"],
+        "vectorizers": [
+            {"analyzer": "char_wb", "ngram_range": [3, 3], "sublinear_tf": True, "token_pattern": None,
+             "terms": [" de", "de ", "cod", "ode"], "idf": [1.0, 1.5, 2.0, 2.5]},
+            {"analyzer": "word", "ngram_range": [1, 2], "sublinear_tf": word_sublinear,
+             "token_pattern": r"(?u)\b\w\w+\b", "terms": ["de", "code", "de code"], "idf": [1.0, 2.0, 3.0]},
+        ],
+        "weights": {"a": [[0, 0.5], [2, -1.0], [5, 2.0], [6, 1.5]], "b": [[1, 1.0], [4, -0.5]]},
+        "intercepts": {"a": -0.2, "b": 0.1},
+    }
+
+
+@pytest.mark.parametrize("word_sublinear", [True, False])
+def test_runtime_equals_a_hand_computed_tf_idf(word_sublinear: bool) -> None:
+    import math
+
+    model = model_from_dict(_small_model(word_sublinear))
+    text = "de code de code de"
+    # char_wb 3-grams of " de " and " code ": " de" x3, "de " x5 (also in "code"), "cod" x2, "ode" x2.
+    # Words: de x3, code x2, "de code" x2.
+    char = {0: (1 + math.log(3)) * 1.0, 1: (1 + math.log(5)) * 1.5, 2: (1 + math.log(2)) * 2.0,
+            3: (1 + math.log(2)) * 2.5}
+    tf = (lambda n: 1 + math.log(n)) if word_sublinear else (lambda n: float(n))
+    word = {4: tf(3) * 1.0, 5: tf(2) * 2.0, 6: tf(2) * 3.0}
+    features = {}
+    for block in (char, word):
+        norm = math.sqrt(sum(v * v for v in block.values()))
+        features.update({k: v / norm for k, v in block.items()})
+    weights = {"a": {0: 0.5, 2: -1.0, 5: 2.0, 6: 1.5}, "b": {1: 1.0, 4: -0.5}}
+    intercepts = {"a": -0.2, "b": 0.1}
+    for label in ("a", "b"):
+        logit = intercepts[label] + sum(features[k] * w for k, w in weights[label].items())
+        expected = 1 / (1 + math.exp(-logit))
+        assert model.predict(text, "nl")[label] == pytest.approx(expected, abs=1e-12)
+        assert model.predict_many([text, "", text], "nl")[2][label] == pytest.approx(expected, abs=1e-12)
