@@ -1,20 +1,29 @@
-"""Broken-promise detection: rules first (precise, explainable), a linear model for recall.
+"""Broken-promise detection: rules (precise, explainable), a text model, and a combiner.
 
-Rules give the category and the evidence span. The model only adds a finding when its binary
-probability is high and no rule fired for that category; its evidence is the clause the model
-scores highest. The NPS score is a side signal, never a requirement: a 9 or 10 drops cues marked
-ambiguous and lowers the model's probability, a 0 to 6 lowers the model threshold a little.
-Thresholds were chosen by 5-fold cross-validation on the train split (evaluation/train_model.py).
+Rules give categories and evidence spans; the text model gives a probability per label. A small
+combiner (one logistic regression per category over the rule confidences, the model's log-odds
+and the NPS group) decides which categories are reported. It is fitted on out-of-fold model
+probabilities of the train split by evaluation/train_model.py, so it learns how far each rule
+and the model can be trusted on text they have not seen, instead of hand-set thresholds. A
+reported category keeps a rule's evidence span when a rule found it, otherwise the clause the
+model scores highest. Without a model (or a combiner) the rules decide alone, as before: a 9 or
+10 drops cues marked ambiguous, and the model adds findings above fixed thresholds.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from .errors import DataFileError
 from .items import MatchedMention, token_similarity
 from .model import LinearTextModel, model_available, model_input, predict, predict_many
+from .resources import has_data_file, load_json
 from .rules import RuleHit, match_rules
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
@@ -49,6 +58,100 @@ _UNIT_AFTER = frozenset(
 _NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
 
 
+COMBINER_FILE = "combiner.json"
+# A model log-odds beyond this says nothing more; clipping keeps one n-gram from dominating.
+_LOGIT_CLIP = 6.0
+Candidate = tuple[str, float, tuple[int, ...], str]
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """Logistic regressions over combiner_features(): one for "any broken promise", one per category.
+
+    See evaluation/train_model.py. A comment is reported when the first reaches its threshold,
+    or when one category alone reaches `sure` (a clear "the branch was closed" even where the
+    model's binary head hesitates); then every category at its own threshold is reported, or
+    else the most probable one.
+    """
+
+    labels: tuple[str, ...]  # "broken_promise", then categories
+    weights: np.ndarray  # (labels, features)
+    intercepts: np.ndarray  # (labels,)
+    thresholds: np.ndarray  # (labels,)
+    sure: float = 1.0
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.weights @ features + self.intercepts)))
+
+
+_MENTION_KINDS = ("location", "offer", "product", "price", "date", "other", "city")
+
+
+def combiner_feature_names() -> tuple[str, ...]:
+    """Name the combiner's inputs, in order (written next to the weights, checked on load)."""
+    return (
+        *(f"rule:{c}" for c in CATEGORIES),
+        *(f"model:{label}" for label in ("broken_promise", *CATEGORIES)),
+        "score:detractor", "score:passive", "score:promoter", "rule:count",
+        *(f"mentions:{kind}" for kind in _MENTION_KINDS),
+        *(f"rule*model:{c}" for c in CATEGORIES),
+    )
+
+
+def combiner_features(
+    candidates: Sequence[Candidate], probabilities: dict[str, float], score: int | None,
+    mentions: Sequence[MatchedMention] = (),
+) -> np.ndarray:
+    """Return the combiner's input for one comment: what the rules, the model, the score say,
+    and which kinds of promised item (or a bare city) the comment names."""
+    rule = dict.fromkeys(CATEGORIES, 0.0)
+    for category, confidence, _positions, _source in candidates:
+        rule[category] = max(rule[category], confidence)
+    logits = []
+    for label in ("broken_promise", *CATEGORIES):
+        p = min(max(probabilities.get(label, 0.0), 1e-6), 1 - 1e-6)
+        logits.append(max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1 - p)))) / _LOGIT_CLIP)
+    groups = [0.0, 0.0, 0.0]
+    if score is not None:
+        groups[0 if score <= 6 else 1 if score <= 8 else 2] = 1.0
+    fired = sum(1 for value in rule.values() if value > 0)
+    kinds = dict.fromkeys(_MENTION_KINDS, 0.0)
+    for matched in mentions:
+        item = matched.mention.item
+        kinds["city" if item is None else item.kind if item.kind in kinds else "other"] = 1.0
+    # A rule and the model agreeing on a category says more than either alone.
+    agreement = [value * logit for value, logit in zip(rule.values(), logits[1:], strict=True)]
+    return np.asarray([*rule.values(), *logits, *groups, fired / 2.0, *kinds.values(), *agreement],
+                      dtype=np.float64)
+
+
+def combiner_from_dict(data: dict) -> Combiner:
+    """Build a combiner from its exported form, refusing one written for other features."""
+    try:
+        if tuple(data["features"]) != combiner_feature_names():
+            raise DataFileError(f"{COMBINER_FILE} was trained on other features; retrain it")
+        labels = tuple(data["labels"])
+        if labels[:1] != ("broken_promise",) or set(labels[1:]) - set(CATEGORIES):
+            raise DataFileError(f"{COMBINER_FILE} names an unknown label")
+        return Combiner(
+            labels=labels,
+            weights=np.asarray(data["weights"], dtype=np.float64),
+            intercepts=np.asarray(data["intercepts"], dtype=np.float64),
+            thresholds=np.asarray(data["thresholds"], dtype=np.float64),
+            sure=float(data.get("sure", 1.0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(f"{COMBINER_FILE} is malformed: {exc!r}") from exc
+
+
+@functools.cache
+def load_combiner() -> Combiner | None:
+    """Read the packaged combiner once per process (None when none ships)."""
+    if not has_data_file(COMBINER_FILE):
+        return None
+    return combiner_from_dict(load_json(COMBINER_FILE))
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Thresholds for combining rules and model; defaults were tuned by cross-validation."""
@@ -60,6 +163,9 @@ class DetectorConfig:
     use_model: bool = True
     # None means the packaged model; training scripts pass their own for cross-validation.
     model: LinearTextModel | None = None
+    # Decide with the combiner when one ships (or is given); False uses the fixed thresholds.
+    use_combiner: bool = True
+    combiner: Combiner | None = None
 
 
 DEFAULT_CONFIG = DetectorConfig()
@@ -75,6 +181,36 @@ def detect(
     config: DetectorConfig = DEFAULT_CONFIG,
 ) -> tuple[Finding, ...]:
     """Return the broken-promise findings of one comment."""
+    candidates = rule_candidates(tokens, language, mentions, items, score, config)
+    if config.use_model and (config.model is not None or model_available()):
+        combiner = config.combiner if config.combiner is not None else (
+            load_combiner() if config.use_combiner else None)
+        if combiner is not None:
+            probabilities = model_probabilities(normalized, tokens, language, config.model)
+            candidates = _combine(combiner, normalized, tokens, language, candidates, probabilities, score,
+                                  mentions, config.model)
+        else:
+            candidates += _model_candidates(normalized, tokens, language, candidates, score, config)
+    return _attribute(normalized, tokens, candidates, mentions)
+
+
+def model_probabilities(
+    normalized: NormalizedText, tokens: Sequence[Token], language: str, model: LinearTextModel | None = None
+) -> dict[str, float]:
+    """Return the text model's probability per label for one comment."""
+    lemmas = [t.lemma for t in tokens if t.is_word]
+    return predict(model_input(normalized.text, lemmas), language, model)
+
+
+def rule_candidates(
+    tokens: Sequence[Token],
+    language: str,
+    mentions: Sequence[MatchedMention],
+    items: Sequence[PromisedItem],
+    score: int | None,
+    config: DetectorConfig = DEFAULT_CONFIG,
+) -> list[Candidate]:
+    """Return what the rules find: (category, confidence, evidence positions, "rule")."""
     item_text = " ".join(
         text.lower() for item in items for text in (item.label, *item.aliases)
     )
@@ -95,7 +231,7 @@ def detect(
         hits = [hit for hit in hits if not hit.rule.fallback]
     if all(hit.rule.needs_other_finding for hit in hits):
         hits = []
-    candidates: list[tuple[str, float, tuple[int, ...], str]] = []
+    candidates: list[Candidate] = []
     for hit in hits:
         confidence = _adjust(hit.rule.confidence, hit.rule.ambiguous, score, config)
         if confidence is None:
@@ -111,9 +247,40 @@ def detect(
         confidence = _adjust(0.75, True, score, config)
         if confidence is not None:
             candidates.append(("price_mismatch", confidence, price, "rule"))
-    if config.use_model and (config.model is not None or model_available()):
-        candidates += _model_candidates(normalized, tokens, language, candidates, score, config)
-    return _attribute(normalized, tokens, candidates, mentions)
+    return candidates
+
+
+def _combine(
+    combiner: Combiner,
+    normalized: NormalizedText,
+    tokens: Sequence[Token],
+    language: str,
+    candidates: list[Candidate],
+    probabilities: dict[str, float],
+    score: int | None,
+    mentions: Sequence[MatchedMention],
+    model: LinearTextModel | None,
+) -> list[Candidate]:
+    """Keep the categories the combiner accepts, with the rules' evidence where they have it."""
+    decided = combiner.probabilities(combiner_features(candidates, probabilities, score, mentions))
+    if decided[0] < combiner.thresholds[0] and float(decided[1:].max()) < combiner.sure:
+        return []
+    chosen = [k for k in range(1, len(decided)) if decided[k] >= combiner.thresholds[k]]
+    if not chosen:
+        chosen = [1 + int(np.argmax(decided[1:]))]
+    kept: list[Candidate] = []
+    for k in chosen:
+        category = combiner.labels[k]
+        # The report's confidence is the "any broken promise" probability when that is the
+        # surer of the two: the category was then picked as the most likely explanation.
+        confidence = round(float(min(max(decided[k], decided[0]) if len(chosen) == 1 else decided[k], 0.99)), 3)
+        from_rules = [c for c in candidates if c[0] == category]
+        if from_rules:
+            kept += [(category, confidence, positions, "rule") for _c, _conf, positions, _s in from_rules]
+        else:
+            kept.append((category, confidence,
+                         _strongest_clause(normalized, tokens, language, category, model), "model"))
+    return kept
 
 
 def _adjust(confidence: float, ambiguous: bool, score: int | None, config: DetectorConfig) -> float | None:
