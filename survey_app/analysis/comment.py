@@ -71,13 +71,18 @@ def _sentence_texts(text: str, tokens: Sequence[Token]) -> list[str]:
 def _stop_words(language: str) -> frozenset[str]:
     lexicon = load_json(f"lexicon_{language}.json")
     # Stop lists contain the negators and words like "open" and "good": keep those.
-    return frozenset(lexicon["stopwords"]) - frozenset(lexicon["keep_words"])
+    return frozenset(lexicon["stopwords"]) - _keep_words(language)
+
+
+@functools.cache
+def _keep_words(language: str) -> frozenset[str]:
+    return frozenset(load_json(f"lexicon_{language}.json")["keep_words"])
 
 
 def comment_keywords(tokens: Sequence[Token], language: str) -> tuple[str, ...]:
     """Return the comment's lemmas in order, without stop words, keeping negators."""
     stop = _stop_words(language)
-    keep = frozenset(load_json(f"lexicon_{language}.json")["keep_words"])
+    keep = _keep_words(language)
     seen: dict[str, None] = {}
     for token in tokens:
         if not token.is_word:

@@ -58,7 +58,8 @@ def _clear_from_function_words(words: list[str]) -> str | None:
     detector; anything mixed or unclear still goes to py3langid.
     """
     lists = _function_words()
-    counts = {language: sum(1 for w in words if w.lower() in lists[language]) for language in LANGUAGES}
+    lowered = [w.lower() for w in words]
+    counts = {language: sum(map(lists[language].__contains__, lowered)) for language in LANGUAGES}
     ranked = sorted(counts.items(), key=lambda pair: pair[1], reverse=True)
     (best, top), (_other, second) = ranked[0], ranked[1]
     return best if top >= 2 and second == 0 else None

@@ -156,6 +156,7 @@ def negators(language: str) -> dict[str, str]:
     return value
 
 
+@functools.lru_cache(maxsize=65536)
 def is_negator(lower: str, language: str) -> str | None:
     """Return the scope of a negation word, or None when the word does not negate."""
     table = negators(language)
@@ -171,84 +172,113 @@ _EN_CONTRACTED = frozenset(
      "wouldnt", "hasnt", "havent", "hadnt", "shouldnt", "aint"}
 )
 
+# What tokenize needs to know about one surface form of one kind: its lowercase form, lemma,
+# final kind (a symbol may be an emoji), whether it starts a new clause ("maar", "but"), its
+# negation scope, and for punctuation whether it can end a sentence or a clause.
+_Surface = tuple[str, str, str, bool, str | None, bool, bool]
+_CLAUSE_PUNCTUATION = frozenset(",;:()-/\"")
+# Per-language memo of _describe; bounded so odd input cannot grow it without limit.
+_SURFACES: dict[str, dict[tuple[str, str], _Surface]] = {}
+_SURFACE_LIMIT = 200_000
+_new_tuple = tuple.__new__
+
+
+@functools.cache
+def _clause_breaks(language: str) -> frozenset[str]:
+    clause_breaks = _lexicon(language)["clause_breaks"]
+    assert isinstance(clause_breaks, list)
+    return frozenset(clause_breaks)
+
+
+def _describe(surface: str, kind: str, language: str) -> _Surface:
+    lower = surface.lower()
+    if kind == "symbol" and _is_emoji(surface):
+        kind = "emoji"
+    is_word = kind in _WORD_KINDS
+    if kind in ("money", "number"):
+        lemma = lower.replace(" ", "")
+    elif is_word:
+        lemma = lemmatize(lower, language)
+    else:
+        lemma = lower
+    return (
+        lower, lemma, kind,
+        is_word and lower in _clause_breaks(language),
+        is_negator(lower, language) if is_word else None,
+        kind == "punct" and any(char in _SENTENCE_END for char in surface),
+        kind == "punct" and any(char in _CLAUSE_PUNCTUATION for char in surface),
+    )
+
 
 def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
     """Split normalized text into tokens with lemmas, sentence and clause numbers and negation."""
-    lexicon = _lexicon(language)
-    clause_breaks = lexicon["clause_breaks"]
-    assert isinstance(clause_breaks, list)
-    breaks = frozenset(clause_breaks)
-    raw = _raw_tokens(normalized.text)
+    surfaces = _SURFACES.get(language)
+    if surfaces is None:
+        _lexicon(language)  # an unknown language fails here, before anything is cached
+        surfaces = _SURFACES.setdefault(language, {})
+    text = normalized.text
+    length = len(text)
     sentence = 0
     clause = 0
-    staged: list[tuple[str, str, str, str, int, int, int, int]] = []
-    for index, (surface, kind, start, end) in enumerate(raw):
-        lower = surface.lower()
-        if kind in ("word", "abbr") and lower in breaks and staged:
+    tokens: list[Token] = []
+    negators_at: list[tuple[int, str]] = []
+    for index, match in enumerate(_TOKEN_RE.finditer(text)):
+        surface = match.group()
+        kind = match.lastgroup or "symbol"
+        start, end = match.span()
+        key = (surface, kind)
+        described = surfaces.get(key)
+        if described is None:
+            described = _describe(surface, kind, language)
+            if len(surfaces) < _SURFACE_LIMIT:
+                surfaces[key] = described
+        lower, lemma, kind, breaks_clause, scope, may_end_sentence, splits_clause = described
+        if breaks_clause and tokens:
             clause += 1
-        if kind == "symbol" and _is_emoji(surface):
-            kind = "emoji"
-        if kind in ("money", "number"):
-            lemma = lower.replace(" ", "")
-        elif kind in ("word", "abbr"):
-            lemma = lemmatize(lower, language)
-        else:
-            lemma = lower
-        staged.append((surface, lower, lemma, kind, start, end, sentence, clause))
+        if scope is not None:
+            negators_at.append((index, scope))
+        # A Token built as a plain tuple: NamedTuple's own __new__ is a Python call per token.
+        tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start, end, sentence, clause, False)))
         if kind == "punct":
-            if _ends_sentence(surface, raw, index, normalized.text):
+            # "89.99" and "C.S." never reach here (money and abbr tokens); a dot glued to the
+            # next word ("site.nl") is not a sentence end either. (After the last token the
+            # counters no longer matter.)
+            if may_end_sentence and (end >= length or text[end] == " "):
                 sentence += 1
                 clause += 1
-            elif any(char in ",;:()-/\"" for char in surface):
+            elif splits_clause:
                 clause += 1
         elif kind == "emoji":
             # An emoji usually closes a thought the way a full stop does.
             clause += 1
-    negated = _negation_flags(staged, language)
-    return tuple(
-        Token(s, lo, le, k, st, en, se, cl, ng)
-        for (s, lo, le, k, st, en, se, cl), ng in zip(staged, negated)
-    )
-
-
-def _ends_sentence(surface: str, raw: list[tuple[str, str, int, int]], index: int, text: str) -> bool:
-    if not any(char in _SENTENCE_END for char in surface):
-        return False
-    if index + 1 >= len(raw):
-        return True
-    # "89.99" and "C.S." never reach here (money and abbr tokens); a dot glued to the next
-    # word ("site.nl") is not a sentence end either.
-    end = raw[index][3]
-    return end >= len(text) or text[end] == " "
+    if negators_at:
+        for index in _negated_positions(tokens, negators_at):
+            tokens[index] = tokens[index]._replace(negated=True)
+    return tuple(tokens)
 
 
 def _is_emoji(symbol: str) -> bool:
     return unicodedata.category(symbol[0]) in ("So", "Sk") and ord(symbol[0]) > 0x2000
 
 
-def _negation_flags(staged: list[tuple[str, str, str, str, int, int, int, int]], language: str) -> list[bool]:
-    flags = [False] * len(staged)
-    for i, item in enumerate(staged):
-        lower, kind, clause = item[1], item[3], item[7]
-        if kind not in ("word", "abbr"):
-            continue
-        scope = is_negator(lower, language)
-        if scope is None:
-            continue
-        flags[i] = True
+def _negated_positions(tokens: list[Token], negators_at: list[tuple[int, str]]) -> set[int]:
+    """Return the positions a negation word reaches, given each negator's position and scope."""
+    flagged: set[int] = set()
+    count = len(tokens)
+    for i, scope in negators_at:
+        flagged.add(i)
+        clause = tokens[i].clause
         # Scope never leaves the clause: clauses end at sentence ends, commas and "maar"/"but".
         # "clause" negators (Dutch "niet") also reach back to a verb before them ("de code
         # werkte niet"), but not further: "de gratis maand vind ik niet ok" negates "ok".
         if scope == "clause":
-            span = range(max(0, i - BACKWARD_SCOPE), min(len(staged), i + 1 + FORWARD_SCOPE))
+            span = range(max(0, i - BACKWARD_SCOPE), min(count, i + 1 + FORWARD_SCOPE))
         elif scope == "np":
-            span = range(i + 1, min(len(staged), i + 4))
+            span = range(i + 1, min(count, i + 4))
         else:
-            span = range(i + 1, min(len(staged), i + 1 + FORWARD_SCOPE))
-        for j in span:
-            if staged[j][7] == clause:
-                flags[j] = True
-    return flags
+            span = range(i + 1, min(count, i + 1 + FORWARD_SCOPE))
+        flagged.update(j for j in span if tokens[j].clause == clause)
+    return flagged
 
 
 def word_tokens(tokens: tuple[Token, ...]) -> list[Token]:

@@ -68,3 +68,21 @@ def test_negation_scope_stays_inside_its_clause(text: str, language: str, word: 
     tokens = tokenize(normalize(text), language)
     token = next(t for t in tokens if t.lower == word)
     assert token.negated is negated
+
+
+def test_word_facts_are_remembered_per_language() -> None:
+    # "dont" negates in English only, "maar" starts a clause in Dutch only: the tokenizer's
+    # per-word memo must not carry one language's answer into the other.
+    english = tokenize(normalize("i dont like it maar ok"), "en")
+    dutch = tokenize(normalize("i dont like it maar ok"), "nl")
+    assert english[1].negated and not dutch[1].negated
+    assert english[4].clause == english[3].clause
+    assert dutch[4].clause == dutch[3].clause + 1
+    assert tokenize(normalize("i dont like it maar ok"), "en") == english
+
+
+def test_an_unknown_language_is_refused() -> None:
+    from survey_app.analysis.errors import DataFileError
+
+    with pytest.raises(DataFileError):
+        tokenize(normalize("bonjour"), "fr")
