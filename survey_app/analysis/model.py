@@ -52,36 +52,24 @@ class _Vectorizer:
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
-        found = self._weighted(text.lower())
-        return found if found is not None else (_EMPTY_INDICES, _EMPTY_VALUES)
-
-    def _weighted(self, lowered: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Return (global indices, L2-normalized TF-IDF values) of lowercased text, or None."""
-        found = self._terms(lowered)
-        if not found:
-            return None
-        # Counting in C (Counter), then a handful of vectorized steps: a comment has a few
-        # hundred n-grams, too few to amortize many numpy calls, too many for Python arithmetic.
-        counts = Counter(found)
-        size = len(counts)
-        indices = np.fromiter(counts, dtype=np.intp, count=size)
-        values = _term_frequencies(list(counts.values()), self.sublinear_tf) * self.idf[indices]
+        counts = self.term_counts(text.lower())
+        if not counts:
+            return _EMPTY_INDICES, _EMPTY_VALUES
+        indices = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        values = _term_frequencies(list(counts.values()), self.sublinear_tf) * self.idf[indices - self.offset]
         values /= math.sqrt(float(values @ values))
-        if self.offset:
-            indices += self.offset
         return indices, values
 
-    def _terms(self, lowered: str) -> list[int]:
-        """Return the vocabulary indices (local to this block) of every term of lowercased text."""
+    def term_counts(self, lowered: str) -> Counter[int]:
+        """Count the in-vocabulary terms of lowercased text, by global feature index."""
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
-            # can be cached: customers use the same few hundred words over and over.
-            found: list[int] = []
+            # are cached: customers use the same few hundred words over and over.
+            cache = self._cache
             ngrams = self._word_ngrams
-            for word in lowered.split():
-                found.extend(ngrams(word))
-            return found
-        return self._word_terms(lowered)
+            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in lowered.split()]
+            return Counter(itertools.chain.from_iterable(found))
+        return Counter(self._word_terms(lowered))
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -97,7 +85,7 @@ class _Vectorizer:
                 for i in range(len(padded) - n + 1):
                     index = vocabulary.get(padded[i:i + n])
                     if index is not None:
-                        found.append(index)
+                        found.append(index + self.offset)
             cached = tuple(found)
             if len(self._cache) < 200_000:
                 self._cache[word] = cached
@@ -119,7 +107,7 @@ class _Vectorizer:
             for term in terms:
                 index = get(term)
                 if index is not None:
-                    found.append(index)
+                    found.append(index + self.offset)
         return found
 
 
@@ -138,15 +126,23 @@ class LinearTextModel:
         if self.language_prefix:
             text = f"{language} {text}"
         lowered = text.lower()
-        logits = self.intercepts.copy()
-        for vectorizer in self.vectorizers:
-            found = vectorizer._weighted(lowered)
-            if found is not None:
-                indices, values = found
-                logits += values @ self.weights[indices]
-        probabilities = 1.0 / (1.0 + np.exp(-logits))
-        return dict(zip(self.labels, probabilities.tolist()))
-
+        blocks = [vectorizer.term_counts(lowered) for vectorizer in self.vectorizers]
+        total = sum(map(len, blocks))
+        if not total:
+            return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
+        # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
+        # has a few hundred n-grams, too few to amortize many small numpy calls.
+        indices = np.fromiter(itertools.chain.from_iterable(blocks), dtype=np.intp, count=total)
+        values = self._frequencies(blocks) * self._idf[indices]
+        start = 0
+        for block in blocks:
+            if block:
+                segment = values[start:start + len(block)]
+                segment /= math.sqrt(float(segment @ segment))
+                start += len(block)
+        logits = (values @ self.weights[indices]).tolist()
+        return {label: _sigmoid(intercept + logit)
+                for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
 
     def predict_many(self, texts: Sequence[str], language: str) -> list[dict[str, float]]:
         """Return a probability per label for each text, scoring them all in one pass."""
@@ -154,46 +150,62 @@ class LinearTextModel:
             return [self.predict(text, language) for text in texts]
         # One segment per (text, block) that has terms; numpy then runs once for the batch
         # instead of a dozen small calls per text (the detector scores every clause).
-        indices: list[int] = []
-        counts: list[int] = []
-        factors: list[np.ndarray] = []  # only when the blocks weigh counts differently
-        uniform = len({vectorizer.sublinear_tf for vectorizer in self.vectorizers}) == 1
-        segment_sizes: list[int] = []
+        segments: list[Counter[int]] = []
         segment_rows: list[int] = []
         for row, text in enumerate(texts):
             lowered = (f"{language} {text}" if self.language_prefix else text).lower()
             for vectorizer in self.vectorizers:
-                found = vectorizer._terms(lowered)
-                if found:
-                    counted = Counter(found)
-                    offset = vectorizer.offset
-                    indices.extend([index + offset for index in counted] if offset else counted)
-                    if uniform:
-                        counts.extend(counted.values())
-                    else:
-                        factors.append(_term_frequencies(list(counted.values()), vectorizer.sublinear_tf))
-                    segment_sizes.append(len(counted))
+                counts = vectorizer.term_counts(lowered)
+                if counts:
+                    segments.append(counts)
                     segment_rows.append(row)
         logits = np.tile(self.intercepts, (len(texts), 1))
-        if indices:
-            columns = np.asarray(indices, dtype=np.intp)
-            if uniform:
-                values = _term_frequencies(counts, self.vectorizers[0].sublinear_tf) * self._idf[columns]
-            else:
-                values = np.concatenate(factors) * self._idf[columns]
-            starts = np.asarray(list(itertools.accumulate(segment_sizes[:-1], initial=0)), dtype=np.intp)
-            norms = np.sqrt(np.add.reduceat(values * values, starts))
-            values /= np.repeat(norms, segment_sizes)
-            per_segment = np.add.reduceat(values[:, None] * self.weights[columns], starts, axis=0)
+        if segments:
+            sizes = [len(counts) for counts in segments]
+            indices = np.fromiter(itertools.chain.from_iterable(segments), dtype=np.intp, count=sum(sizes))
+            values = self._frequencies(segments) * self._idf[indices]
+            starts = np.asarray(list(itertools.accumulate(sizes[:-1], initial=0)), dtype=np.intp)
+            values /= np.repeat(np.sqrt(np.add.reduceat(values * values, starts)), sizes)
+            per_segment = np.add.reduceat(values[:, None] * self.weights[indices], starts, axis=0)
             rows = sorted(set(segment_rows))
             first_segment = [segment_rows.index(row) for row in rows]
             logits[rows] += np.add.reduceat(per_segment, first_segment, axis=0)
-        probabilities = 1.0 / (1.0 + np.exp(-logits))
-        return [dict(zip(self.labels, row)) for row in probabilities.tolist()]
+        return [
+            dict(zip(self.labels, map(_sigmoid, row))) for row in logits.tolist()
+        ]
+
+    def _frequencies(self, blocks: Sequence[Counter[int]]) -> np.ndarray:
+        """Return the term-frequency factor of every counted term, block after block."""
+        if self._uniform_tf:
+            counts = list(itertools.chain.from_iterable(block.values() for block in blocks))
+            return _term_frequencies(counts, self.vectorizers[0].sublinear_tf)
+        # Blocks that weigh counts differently: look each block's vectorizer up by its indices.
+        return np.concatenate([
+            _term_frequencies(list(block.values()), self._vectorizer_of(next(iter(block))).sublinear_tf)
+            for block in blocks if block
+        ])
+
+    def _vectorizer_of(self, index: int) -> _Vectorizer:
+        return next(v for v in reversed(self.vectorizers) if v.offset <= index)
+
+    @functools.cached_property
+    def _uniform_tf(self) -> bool:
+        return len({vectorizer.sublinear_tf for vectorizer in self.vectorizers}) == 1
 
     @functools.cached_property
     def _idf(self) -> np.ndarray:
         return np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
+
+    @functools.cached_property
+    def _intercepts(self) -> list[float]:
+        return [float(value) for value in self.intercepts]
+
+
+def _sigmoid(logit: float) -> float:
+    try:
+        return 1.0 / (1.0 + math.exp(-logit))
+    except OverflowError:  # numpy's exp would give inf here, and the probability 0.0
+        return 0.0
 
 
 def model_from_dict(data: dict[str, Any]) -> LinearTextModel:
