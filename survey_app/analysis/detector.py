@@ -28,16 +28,17 @@ from .rules import RuleHit, match_rules
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
 
-# Which kinds of promised item a category is about, most likely first.
+# Which kinds of promised item a category is about, most likely first (as labelled in train:
+# a refused offer is sometimes about the promised product or price, "the mail said" about any).
 # (An out-of-stock complaint names a location only when the same clause does: "Rotterdam CS
 # had no cars left" happened there; a branch named elsewhere in the comment is not the point.)
 CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
     "closed_location": ("location",),
-    "offer_not_honoured": ("offer",),
+    "offer_not_honoured": ("offer", "product", "price"),
     "out_of_stock": ("product", "location"),
     "price_mismatch": ("price", "product"),
     "link_or_site_broken": ("other",),
-    "wrong_information": ("date", "location", "offer", "price"),
+    "wrong_information": ("date", "location", "offer", "price", "product", "other"),
     "other": ("offer", "product"),
 }
 

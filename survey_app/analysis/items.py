@@ -30,6 +30,13 @@ COMMON_TOKENS = frozenset(
 _ARTICLES = frozenset({"de", "het", "een", "the", "a", "an"})
 
 _MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
+# Ordinals written with digits compare as words: "de 2e gratis" names "tweede gratis".
+_ORDINALS = {
+    "1e": "eerste", "1ste": "eerste", "2e": "tweede", "2de": "tweede", "3e": "derde", "3de": "derde",
+    "1st": "first", "2nd": "second", "3rd": "third",
+}
+# Other ordinals are days of the month: "June 30th" and "de 20e" compare as "30" and "20".
+_DAY_ORDINAL_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th|e|ste|de)$")
 _STRIP_RE = re.compile(r"['.\-]")
 
 
@@ -37,6 +44,11 @@ _STRIP_RE = re.compile(r"['.\-]")
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()
+    if lower in _ORDINALS:
+        return _ORDINALS[lower]
+    day = _DAY_ORDINAL_RE.match(lower)
+    if day:
+        return day.group(1)
     if ":" in lower:
         return lower  # a time of day, not a price
     if kind in ("money", "number") or lower[:1] in "€$£" or lower.endswith(",-"):
@@ -117,6 +129,16 @@ def _one_swap(a: str, b: str) -> bool:
     return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
 
 
+def _abbreviates(short: str, word: str) -> bool:
+    """Tell whether `short` is `word` clipped ("Utr") or with letters left out ("Sth", "Ctr")."""
+    if word.startswith(short):
+        return True
+    if short[0] != word[0] or short[:1].isdigit() or len(short) >= len(word):
+        return False
+    rest = iter(word)
+    return all(letter in rest for letter in short)
+
+
 def _plausible(seen: str, wanted: str) -> bool:
     """Cheap pre-check before fuzzy matching a window: shares a first or second letter."""
     return bool(seen) and (seen[0] == wanted[0] or seen[:1] == wanted[1:2] or seen[1:2] == wanted[:1])
@@ -126,8 +148,9 @@ def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: fl
     scores = []
     for seen, wanted in zip(window, alias, strict=False):
         score = token_similarity(seen, wanted)
-        # "Utr CS": a clipped word counts when the rest of the alias matches exactly.
-        if score < threshold and len(seen) >= 3 and wanted.startswith(seen) and len(alias) > 1:
+        # "Utr CS", "Amsterdam Sth": a clipped or vowel-less word counts when the rest of the
+        # alias matches exactly.
+        if score < threshold and len(seen) >= 3 and len(alias) > 1 and _abbreviates(seen, wanted):
             score = threshold
         # One typo in a short word ("frst month") passes when the rest of the name is exact.
         if (score < threshold and len(alias) > 1 and min(len(seen), len(wanted)) >= 3

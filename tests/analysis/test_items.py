@@ -80,3 +80,17 @@ def test_a_city_known_only_from_the_items_is_still_a_city() -> None:
 
 def test_a_bare_city_with_a_single_branch_names_that_branch() -> None:
     assert mentioned("In Utrecht was het druk") == [UTRECHT]
+
+
+def test_letters_left_out_of_a_branch_name_still_match_that_branch_only() -> None:
+    assert mentioned("Amsterdam Sth was dicht") == [ZUID]
+    assert mentioned("Amsterdam Nrd was dicht") == [NOORD]
+
+
+def test_ordinals_written_with_digits_match_their_word_or_day() -> None:
+    second_free = PromisedItem(kind="offer", label="2 halen 1 betalen", aliases=("tweede gratis",))
+    deadline = PromisedItem(kind="date", label="30 June", aliases=("June 30",))
+    found = analyze_comment("de 2e gratis kreeg ik niet", language="nl", promised_items=[second_free])
+    assert [m.item for m in found.item_mentions] == [second_free]
+    found = analyze_comment("the mail said book before June 30th", language="en", promised_items=[deadline])
+    assert [m.item for m in found.item_mentions] == [deadline]
