@@ -80,6 +80,9 @@ class RuleSet:
     no_wildcard: frozenset[str] = frozenset()
     # Pattern -> numbers of the rules it can start (a cue word or a cue phrase's first word).
     starters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # Anywhere in a comment, these make a closure no broken promise: the customer's own mistake
+    # ("my bad", "eigen fout"). A public holiday is no excuse on its own: unannounced, it broke one.
+    excused: tuple[frozenset[str], ...] = ()
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -127,9 +130,10 @@ def load_rules(language: str) -> RuleSet:
             for group in unless:
                 all_patterns |= group
         announced = tuple(frozenset(group) for group in data.get("announced", []))
+        excused = tuple(frozenset(group) for group in data.get("excused", []))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataFileError(f"rules_{language}.json is malformed: {exc!r}") from exc
-    for group in announced:
+    for group in (*announced, *excused):
         all_patterns |= group
     all_patterns -= {p for p in all_patterns if p.startswith("<")}
     exact = frozenset(p for p in all_patterns if "*" not in p)
@@ -146,7 +150,7 @@ def load_rules(language: str) -> RuleSet:
         for pattern in rule.cue | {phrase[0] for phrase in rule.cue_phrases}:
             starters.setdefault(pattern, []).append(number)
     return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard,
-                   {pattern: tuple(numbers) for pattern, numbers in starters.items()})
+                   {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -247,6 +251,7 @@ def match_rules(
     sentence_patterns = {key: frozenset(value) for key, value in sentence_sets.items()}
     present = frozenset(index)
     order = {i: k for k, i in enumerate(words)}
+    excused = any(group <= present for group in ruleset.excused)
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
         at_end = phrase[-1] == "<end>"
@@ -272,6 +277,8 @@ def match_rules(
     for number in candidates:
         rule, trigger = ruleset.rules[number], ruleset.triggers[number]
         if portable_only and not rule.portable:
+            continue
+        if excused and rule.category == "closed_location":
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
         cue_phrases = [p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p)]

@@ -160,3 +160,21 @@ def test_an_eye_roll_at_a_promised_offer_counts_as_sarcasm() -> None:
     result = analyze_comment("Gratis dag 🙄", language="nl", promised_items=[FREE_DAY], config=RULES_ONLY)
     assert result.categories == ("offer_not_honoured",)
     assert not analyze_comment("Gratis dag 👍", language="nl", promised_items=[FREE_DAY], config=RULES_ONLY).findings
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Rotterdam CS was dicht toen ik kwam, maar ik was er zelf te vroeg", "nl"),
+        ("Leiden club was closed the first morning, turns out they open at 7 not 6, my bad", "en"),
+    ],
+)
+def test_a_closure_that_was_the_customers_own_mistake_is_not_flagged(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert "closed_location" not in result.categories
+
+
+def test_an_unannounced_holiday_closure_is_still_flagged() -> None:
+    result = analyze_comment("beide vestigingen gesloten op tweede paasdag, niks over gemeld", language="nl",
+                             config=RULES_ONLY)
+    assert "closed_location" in result.categories
