@@ -39,6 +39,7 @@ from survey_app import create_app  # noqa: E402
 from survey_app.extensions import db  # noqa: E402
 from survey_app.models import Campaign, CampaignEvent, Customer, Invitation  # noqa: E402
 from survey_app.services import invitations  # noqa: E402
+from survey_app.services.tokens import new_token  # noqa: E402
 
 TARGET_RATIO = 0.5
 
@@ -154,7 +155,7 @@ def main() -> None:
                 db.create_all()
                 campaign_id = build_data(args.invitations)
                 row = invitations.MailRow.load([db.session.execute(text("SELECT min(id) FROM invitations")).scalar()])[0]
-                prerendered = invitations.Renderer().render(row).data
+                prerendered = invitations.Renderer().render(row, new_token()[0]).data
                 db.session.rollback()
                 print(f"database: {db.engine.dialect.name}; {args.invitations} invitations per run; "
                       f"message size {len(prerendered)} bytes; batch size {args.batch_size}")

@@ -11,6 +11,7 @@ problems (login, TLS: stop the run, blame no invitation).
 
 from __future__ import annotations
 
+import binascii
 import logging
 import os
 import re
@@ -24,9 +25,8 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.header import Header
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,14 @@ HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 ADDRESS = re.compile(r"[^\s@\x00-\x1f\x7f]{1,64}@[^\s@\x00-\x1f\x7f]{1,253}\.[^\s@\x00-\x1f\x7f.]{2,63}")
 # SMTP needs CRLF line ends.
 SMTP_POLICY = policy.compat32.clone(linesep="\r\n")
+# RFC 5322 recommends header lines of at most 78 characters, allows 998; longer ones are folded
+# at whitespace (or before an encoded word).
+FOLD_AT = 78
+MAX_LINE = 998
+HEADER_FOLDABLE = re.compile(r"\s|=\?")
+# RFC 2045: base64 lines of at most 76 characters.
+BASE64_LINE = 76
+DOT_STUFFING = re.compile(rb"(?m)^\.")
 
 
 class MailError(Exception):
@@ -107,6 +115,48 @@ def _address_header(address: Address) -> str:
     return formataddr((address.display_name, address.addr_spec), charset="utf-8")
 
 
+def header_line(name: str, value: str) -> bytes:
+    """Return one header line with its CRLF, folded as the email package's compat32 policy would.
+
+    Short ASCII lines, the usual case, are written as they are; only longer or non-ASCII ones
+    go through the (slow) folding code. Values must be free of line breaks already.
+    """
+    line = f"{name}: {value}"
+    if line.isascii():
+        if len(line) <= FOLD_AT:
+            return f"{line}\r\n".encode("ascii")
+        if value and not HEADER_FOLDABLE.search(value) and len(value) < MAX_LINE:
+            # One long word (a URL): compat32 moves it to a continuation line of its own.
+            return f"{name}: \r\n {value}\r\n".encode("ascii")
+    return SMTP_POLICY.fold_binary(name, value)
+
+
+@lru_cache(maxsize=256)
+def fixed_header_line(name: str, value: str) -> bytes:
+    """header_line for the values that repeat from message to message: sender, subject, language."""
+    return header_line(name, value)
+
+
+@lru_cache(maxsize=256)
+def _subject_line(subject: str) -> bytes:
+    subject = clean_header_text(subject)
+    if subject.isascii():
+        return header_line("Subject", subject)
+    # RFC 2047 encoded words, split and folded by the email package.
+    encoded = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    return f"Subject: {encoded}\r\n".encode("ascii")
+
+
+def _text_part(subtype: str, content: str) -> bytes:
+    """Return a text/* MIME part, UTF-8 in base64 with 76-character lines (7-bit safe for any server)."""
+    encoded = binascii.b2a_base64(content.encode("utf-8"), newline=False)
+    lines = b"\r\n".join([encoded[start:start + BASE64_LINE] for start in range(0, len(encoded), BASE64_LINE)])
+    return (
+        b"Content-Type: text/" + subtype.encode("ascii") + b'; charset="utf-8"\r\n'
+        b"MIME-Version: 1.0\r\nContent-Transfer-Encoding: base64\r\n\r\n" + lines + b"\r\n"
+    )
+
+
 def build_message(
     *,
     sender: Address,
@@ -122,34 +172,41 @@ def build_message(
 ) -> OutgoingMessage:
     """Return a multipart/alternative message (text first, HTML preferred) with RFC 8058 headers.
 
-    Built with the email package's compat32 classes: the default policy re-parses every header
-    through the header registry, which made building the message cost more than sending it
-    (bench/send_invitations.py). Every header value here is either built by us or cleaned of
-    line breaks first, so nothing from an import can start a header of its own.
+    Written directly as bytes in the layout the email package's compat32 generator produces:
+    building it with the email package's classes cost more than sending it (bench/
+    send_invitations.py). No header text is concatenated from raw input: addresses are written
+    by formataddr (quoting, RFC 2047 for non-ASCII names), the subject is RFC 2047-encoded when
+    needed, and every value is cleaned of line breaks and control characters first, so nothing
+    from an import can start a header of its own. Both parts are base64, so no body line can
+    look like the boundary.
     """
-    message = MIMEMultipart("alternative")
-    message["From"] = _address_header(sender)
-    message["To"] = _address_header(recipient)
-    subject = clean_header_text(subject)
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
-    message["Date"] = format_datetime(date or datetime.now(UTC))
-    message["Message-ID"] = clean_header_text(message_id)
+    boundary = f"==============={secrets.token_hex(12)}=="
+    lines = [
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\nMIME-Version: 1.0\r\n'.encode("ascii"),
+        fixed_header_line("From", _address_header(sender)),
+        header_line("To", _address_header(recipient)),
+        _subject_line(subject),
+        header_line("Date", format_datetime(date or datetime.now(UTC))),
+        header_line("Message-ID", clean_header_text(message_id)),
+    ]
     if references:
-        message["In-Reply-To"] = clean_header_text(references)
-        message["References"] = clean_header_text(references)
+        references = clean_header_text(references)
+        lines += [header_line("In-Reply-To", references), header_line("References", references)]
     if language:
-        message["Content-Language"] = clean_header_text(language)
+        lines.append(fixed_header_line("Content-Language", clean_header_text(language)))
     # RFC 2369 and RFC 8058: the receiver POSTs "List-Unsubscribe=One-Click" to this URL.
-    message["List-Unsubscribe"] = f"<{clean_header_text(unsubscribe_url)}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
+    lines.append(header_line("List-Unsubscribe", f"<{clean_header_text(unsubscribe_url)}>"))
+    lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nAuto-Submitted: auto-generated\r\n")
+    separator = f"\r\n--{boundary}\r\n".encode("ascii")
+    data = b"".join([
+        *lines, separator, _text_part("plain", text), separator, _text_part("html", html),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ])
     return OutgoingMessage(
         envelope_from=sender.addr_spec,
         recipient=recipient.addr_spec,
         message_id=message_id,
-        data=message.as_bytes(policy=SMTP_POLICY),
+        data=data,
     )
 
 
@@ -163,9 +220,14 @@ def message_id_for(invitation_id: int, kind: str, domain: str) -> str:
 
 
 class MailConnection(Protocol):
-    """Somewhere messages go: an open SMTP session or the outbox folder."""
+    """Somewhere messages go: an open SMTP session or the outbox folder.
 
-    def send(self, message: OutgoingMessage) -> None: ...
+    `meanwhile`, when given, is work (rendering the next message) that send runs while the
+    server processes this message, after the data went out and before the reply is read; it
+    must not raise.
+    """
+
+    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> None: ...
 
     def reset(self) -> None: ...
 
@@ -178,7 +240,7 @@ class OutboxConnection:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         name = re.sub(r"[^A-Za-z0-9._-]", "", message.message_id.split("@")[0])
@@ -188,6 +250,8 @@ class OutboxConnection:
         temporary.write_bytes(message.data)
         temporary.replace(path)
         log.info("wrote %s for %s to the outbox", message.message_id, mask_email(message.recipient))
+        if meanwhile is not None:
+            meanwhile()
 
     def reset(self) -> None:
         """Nothing to reset: every write stands alone."""
@@ -227,16 +291,41 @@ class SMTPConnection:
             raise classify(error) from error
         return session
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> None:
         if self.session is None:
             self.session = self._open()
         try:
-            refused = self.session.sendmail(message.envelope_from, [message.recipient], message.data)
+            self._transaction(self.session, message, meanwhile)
         except (smtplib.SMTPException, OSError) as error:
             raise classify(error) from error
-        if refused:  # only possible with several recipients; kept for completeness
-            code, text = next(iter(refused.values()))
-            raise classify(smtplib.SMTPResponseException(code, text))
+
+    @staticmethod
+    def _transaction(session: smtplib.SMTP, message: OutgoingMessage, meanwhile: Callable[[], None] | None) -> None:
+        """smtplib's sendmail for our one recipient, split so that `meanwhile` runs while the server
+        processes the message: the sender's next rendering overlaps the server's work instead of
+        adding to it (bench/send_invitations.py). Raises what sendmail raises; after a failure the
+        caller drops the session (send_with_retry), so no RSET is needed.
+        """
+        session.ehlo_or_helo_if_needed()
+        options = [f"size={len(message.data)}"] if session.does_esmtp and session.has_extn("size") else []
+        code, reply = session.mail(message.envelope_from, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, message.envelope_from)
+        code, reply = session.rcpt(message.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
+        session.putcmd("data")
+        code, reply = session.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        data = message.data if message.data.endswith(b"\r\n") else message.data + b"\r\n"
+        # RFC 5321 4.5.2: a line starting with a dot gets a second one; a lone dot ends the data.
+        session.send(DOT_STUFFING.sub(b"..", data) + b".\r\n")
+        if meanwhile is not None:
+            meanwhile()
+        code, reply = session.getreply()
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
 
     def reset(self) -> None:
         """Drop the session after a failure; the next send opens a fresh one."""
@@ -302,15 +391,20 @@ def send_with_retry(
     attempts: int,
     base_delay: float,
     sleep: Callable[[float], None] = time.sleep,
+    meanwhile: Callable[[], None] | None = None,
 ) -> int:
     """Send one message, retrying transient failures with exponential backoff; return the tries used.
 
     Raises PermanentMailError at once, and TransientMailError once `attempts` tries failed.
+    `meanwhile` (see MailConnection) may run on any attempt, or on none when all fail early.
     """
     attempts = max(1, attempts)
     for attempt in range(1, attempts + 1):
         try:
-            connection.send(message)
+            if meanwhile is None:
+                connection.send(message)
+            else:
+                connection.send(message, meanwhile=meanwhile)
             return attempt
         except TransientMailError as error:
             connection.reset()

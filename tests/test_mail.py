@@ -277,3 +277,93 @@ def test_building_a_message_refuses_a_sender_with_a_line_break():
     parsed = message_from_bytes(message.data, policy=policy.default)
     assert parsed["Subject"] == "Één vraag" and parsed["From"].addresses[0].display_name == "Enquête"
     assert b"\r\n" in message.data and b"\n" not in message.data.replace(b"\r\n", b"")
+
+
+HOSTILE_NAMES = ["Zoë & <b>Ångström</b> \"Q\" 'o' %(name)s {{ x }}", "Jean-Noël van der Berg-Lange Smith-Øster"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+@pytest.mark.parametrize("reminder", [0, 2])
+def test_each_email_equals_its_templates_rendered_directly_with_the_recipients_values(app, name, reminder):
+    """The renderer fills per-recipient values into an email rendered once per kind: the result
+    must be what Jinja (autoescape on) renders with those values, in both parts."""
+    with app.app_context():
+        invitation, _token = factories.invitation(customer_=factories.customer(first_name=name, language="nl"))
+        db.session.commit()
+        [row] = invitations.MailRow.load([invitation.id])
+        renderer = invitations.Renderer()
+        renderer.render(row, "warm-up-the-cache", reminder=reminder)
+        token = "T0ken_with-all-URL-safe-characters"
+        message = message_from_bytes(renderer.render(row, token, reminder=reminder).data, policy=policy.default)
+        base = app.config["BASE_URL"].rstrip("/")
+        survey_url = f"{base}/s/{token}"
+        with force_locale("nl"):
+            texts = invitations.email_texts(row.expires_at, reminder)
+            subject = invitations.default_subject()
+            if reminder:
+                subject = f"Herinnering: {subject}"
+        context = {
+            "language": "nl", "subject": subject, "reminder": reminder, "survey_url": survey_url,
+            "texts": dict(texts, greeting=texts["greeting_named"] % {"name": mail.clean_header_text(name)}),
+            "score_links": [(score, f"{survey_url}?score={score}") for score in range(11)],
+            "unsubscribe_url": f"{base}/u/{invitations.unsubscribe_token(row.id)}",
+            "privacy_url": f"{base}/privacy?lang=nl",
+        }
+        expected_html = app.jinja_env.get_template("email/invitation.html").render(context)
+        expected_text = app.jinja_env.get_template("email/invitation.txt").render(context)
+    assert message.get_body(("html",)).get_content() == expected_html
+    assert message.get_body(("plain",)).get_content() == expected_text
+    assert message["Subject"] == subject
+    assert message["To"].addresses[0].display_name == name
+    if "<b>" in name:  # the comparison covers escaping
+        assert "&lt;b&gt;" in expected_html and "<b>" not in expected_html
+
+
+def test_a_bad_address_in_the_middle_of_a_batch_fails_that_invitation_only(app):
+    """The next email is rendered while the current one is with the server; a rendering error
+    still lands on its own invitation, at its turn."""
+    with smtp_server() as mailbox:
+        with app.app_context():
+            campaign = factories.campaign()
+            for email in ("first@example.com", "broken@@example.com", "third@example.com"):
+                factories.event(campaign, factories.customer(email=email), "clicked",
+                                occurred_at=utcnow() - timedelta(days=5))
+            db.session.commit()
+            app.config.update(smtp_config(mailbox))
+            invitations.create_invitations(campaign.id)
+            report = invitations.send_pending()
+            rows = db.session.execute(select(Invitation).order_by(Invitation.id)).scalars().all()
+            outcome = {row.customer.email: (row.state, row.failure_reason) for row in rows}
+    assert (report.sent, report.failed) == (2, 1)
+    assert sorted(rcpt for _sender, rcpts in mailbox.envelopes for rcpt in rcpts) == [
+        "first@example.com", "third@example.com"]
+    assert outcome["broken@@example.com"] == ("failed", "invalid recipient address")
+
+
+def test_lines_starting_with_a_dot_arrive_intact():
+    body = b"Subject: dots\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nend\r\n"
+    outgoing = mail.OutgoingMessage("s@example.com", "r@example.com", "<dots@example.com>", body)
+    with smtp_server() as mailbox:
+        connection = mail.SMTPConnection({"SMTP_HOST": mailbox.host, "SMTP_PORT": mailbox.port})
+        ran = []
+        connection.send(outgoing, meanwhile=lambda: ran.append(True))
+        connection.close()
+    [message] = mailbox.messages
+    assert message.get_content().replace("\r\n", "\n") == ".leading dot\n..two dots\n.\nend\n" and ran == [True]
+
+
+def test_a_long_non_ascii_subject_and_name_are_folded_and_decode_back():
+    subject = "Één korte vraag over uw bezoek aan onze vestiging in ’s-Hertogenbosch — duurt één minuut"
+    name = "Zoë Ångström-van der Berg, née Øster"
+    message = mail.build_message(
+        sender=mail.sender_address("Enquête Team <s@example.com>"), recipient=mail.recipient_address(name, "z@example.com"),
+        subject=subject, text="tekst", html="<p>tekst</p>", message_id="<m-2@example.com>",
+        unsubscribe_url="https://x.example/u/" + "a" * 90, references="<m-1@example.com>", language="nl",
+    )
+    head = message.data.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998 and head.isascii()
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    assert parsed["Subject"] == subject and parsed["To"].addresses[0].display_name == name
+    assert parsed["In-Reply-To"] == parsed["References"] == "<m-1@example.com>"
+    assert "".join(parsed["List-Unsubscribe"].split()) == "<https://x.example/u/" + "a" * 90 + ">"
+    assert parsed.defects == [] and [part.defects for part in parsed.iter_parts()] == [[], []]

@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from typing import Any
 
 from flask import current_app
-from flask_babel import force_locale, format_date
+from flask_babel import force_locale, format_date, get_timezone
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import and_, func, insert, or_, select, update
+from markupsafe import escape
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -257,8 +259,39 @@ def default_subject() -> str:
     return _("A short question about our offer")
 
 
+# Stand-ins for what differs per recipient, rendered into an email's templates once per kind of
+# email and replaced per recipient in one pass. They hold a NUL, which no customer value keeps
+# (clean_header_text removes control characters), so no value can pose as one.
+SLOT = re.compile("\0(greeting|survey_url|unsubscribe_url)\0")
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """One kind of email (language, reminder number, expiry day, subject) rendered once, with
+    slots for the recipient's greeting and links."""
+
+    subject: str
+    greeting: str
+    greeting_named: str
+    text_parts: tuple[str, ...]  # literal text, slot name, literal text, ...
+    html_parts: tuple[str, ...]
+
+    @staticmethod
+    def split(rendered: str) -> tuple[str, ...]:
+        return tuple(SLOT.split(rendered))
+
+    @staticmethod
+    def fill(parts: tuple[str, ...], values: dict[str, str]) -> str:
+        return "".join([values[part] if index % 2 else part for index, part in enumerate(parts)])
+
+
 class Renderer:
-    """Turn a MailRow into a ready OutgoingMessage; templates and senders are looked up once."""
+    """Turn a MailRow into a ready OutgoingMessage.
+
+    Jinja, Babel and the date formatting run once per kind of email (Skeleton), not per
+    recipient: per email only the greeting and the two links are filled in, escaped for the
+    HTML part exactly as Jinja's autoescape would. bench/send_invitations.py measures it.
+    """
 
     def __init__(self) -> None:
         config = current_app.config
@@ -266,25 +299,42 @@ class Renderer:
         self.html = current_app.jinja_env.get_template("email/invitation.html")
         self.text = current_app.jinja_env.get_template("email/invitation.txt")
         self.default_sender = str(config["MAIL_DEFAULT_SENDER"])
+        self.timezone = get_timezone()
         self._senders: dict[str | None, Address] = {}
-        # Translating and formatting dates per email cost more than sending it: the texts depend
-        # only on the language, the reminder number, the expiry day and the campaign's subject.
-        self._texts: dict[tuple[str, int, str, str | None], tuple[dict[str, str], str]] = {}
+        self._skeletons: dict[tuple[str, int, date, str | None], Skeleton] = {}
 
-    def texts(self, row: MailRow, reminder: int) -> tuple[dict[str, str], str]:
-        """Return the email's sentences (greeting personalised) and its subject."""
-        key = (row.locale, reminder, row.expires_at.date().isoformat(), row.subject)
-        if key not in self._texts:
-            with force_locale(row.locale):
-                texts = email_texts(row.expires_at, reminder)
-                subject = mail.clean_header_text(row.subject) or default_subject()
-                if reminder:
-                    subject = _("Reminder: %(subject)s", subject=subject)
-            self._texts[key] = (texts, subject)
-        texts, subject = self._texts[key]
-        name = mail.clean_header_text(row.first_name)
-        personal = dict(texts, greeting=texts["greeting_named"] % {"name": name} if name else texts["greeting"])
-        return personal, subject
+    def skeleton(self, row: MailRow, reminder: int) -> Skeleton:
+        """Return the email for the row's language, reminder number, expiry day and subject."""
+        expiry_day = row.expires_at.astimezone(self.timezone).date()
+        key = (row.locale, reminder, expiry_day, row.subject)
+        if key not in self._skeletons:
+            self._skeletons[key] = self._render_skeleton(row, reminder)
+        return self._skeletons[key]
+
+    def _render_skeleton(self, row: MailRow, reminder: int) -> Skeleton:
+        with force_locale(row.locale):
+            texts = email_texts(row.expires_at, reminder)
+            subject = mail.clean_header_text(row.subject) or default_subject()
+            if reminder:
+                subject = _("Reminder: %(subject)s", subject=subject)
+        survey_url = "\0survey_url\0"
+        context = {
+            "language": row.locale,
+            "subject": subject,
+            "texts": dict(texts, greeting="\0greeting\0"),
+            "reminder": reminder,
+            "survey_url": survey_url,
+            "score_links": [(score, f"{survey_url}?score={score}") for score in range(11)],
+            "unsubscribe_url": "\0unsubscribe_url\0",
+            "privacy_url": f"{self.base_url}/privacy?lang={row.locale}",
+        }
+        return Skeleton(
+            subject=subject,
+            greeting=texts["greeting"],
+            greeting_named=texts["greeting_named"],
+            text_parts=Skeleton.split(self.text.render(context)),
+            html_parts=Skeleton.split(self.html.render(context)),
+        )
 
     def sender(self, configured: str | None) -> Address:
         if configured not in self._senders:
@@ -297,28 +347,22 @@ class Renderer:
         """Render the invitation (reminder=0) or reminder 1 or 2 for one invitation, linking to `token`."""
         recipient = mail.recipient_address(row.first_name, row.email)
         sender = self.sender(row.sender)
-        survey_url = f"{self.base_url}/s/{token}"
-        unsubscribe_url = f"{self.base_url}/u/{unsubscribe_token(row.id)}"
-        texts, subject = self.texts(row, reminder)
-        context = {
-            "language": row.locale,
-            "subject": subject,
-            "texts": texts,
-            "reminder": reminder,
-            "survey_url": survey_url,
-            "score_links": [(score, f"{survey_url}?score={score}") for score in range(11)],
-            "unsubscribe_url": unsubscribe_url,
-            "privacy_url": f"{self.base_url}/privacy?lang={row.locale}",
+        skeleton = self.skeleton(row, reminder)
+        name = recipient.display_name  # cleaned of line breaks and control characters
+        values = {
+            "greeting": skeleton.greeting_named % {"name": name} if name else skeleton.greeting,
+            "survey_url": f"{self.base_url}/s/{token}",
+            "unsubscribe_url": f"{self.base_url}/u/{unsubscribe_token(row.id)}",
         }
         kind = "invitation" if reminder == 0 else f"reminder-{reminder}"
         return mail.build_message(
             sender=sender,
             recipient=recipient,
-            subject=subject,
-            text=self.text.render(context),
-            html=self.html.render(context),
+            subject=skeleton.subject,
+            text=Skeleton.fill(skeleton.text_parts, values),
+            html=Skeleton.fill(skeleton.html_parts, {slot: str(escape(value)) for slot, value in values.items()}),
             message_id=mail.message_id_for(row.id, kind, sender.domain),
-            unsubscribe_url=unsubscribe_url,
+            unsubscribe_url=values["unsubscribe_url"],
             date=now,
             references=mail.message_id_for(row.id, "invitation", sender.domain) if reminder else None,
             language=row.locale,
@@ -383,7 +427,7 @@ def claim(run_id: str, size: int, conditions: list[Any], *, set_state: str | Non
     SQLite: BEGIN IMMEDIATE makes the select-then-update one writer at a time. PostgreSQL:
     FOR UPDATE SKIP LOCKED lets concurrent runs take disjoint rows without waiting.
     """
-    start_write(db.session)
+    _write_transaction()  # commits the previous batch's last outcome along with the claim
     stale = now - timedelta(seconds=float(setting("MAIL_CLAIM_TIMEOUT_SECONDS")))
     settle_interrupted(and_(Invitation.claimed_by.is_not(None), Invitation.claimed_at < stale))
     query = (
@@ -462,15 +506,54 @@ class Sender:
         self.rate = RateLimit(setting("MAIL_RATE_LIMIT_PER_MINUTE"), config.get("BROKER_URL"))
         self.sleep = sleep
 
-    def deliver(self, message: mail.OutgoingMessage) -> int:
-        """Send one message; return the tries it took. Raises mail.MailError subclasses."""
+    def deliver(self, message: mail.OutgoingMessage, meanwhile: Callable[[], None] | None = None) -> int:
+        """Send one message; return the tries it took. Raises mail.MailError subclasses.
+
+        `meanwhile` runs while the server processes the message (mail.MailConnection).
+        """
         self.rate.wait()
         return mail.send_with_retry(
-            self.connection, message, attempts=self.attempts, base_delay=self.base_delay, sleep=self.sleep
+            self.connection, message, attempts=self.attempts, base_delay=self.base_delay, sleep=self.sleep,
+            meanwhile=meanwhile,
         )
 
     def close(self) -> None:
         self.connection.close()
+
+
+class RenderAhead:
+    """Render the next email while the current one is with the mail server.
+
+    Rendering reads nothing and writes nothing, and a message's token hash is stored only when
+    its delivery starts (mark_delivery_started), so a message rendered ahead and then not sent
+    (the run stops, the customer opted out meanwhile) is simply dropped. A rendering error is
+    raised when the row's turn comes, as if it had been rendered then.
+    """
+
+    def __init__(self, render: Callable[[MailRow, str], mail.OutgoingMessage]) -> None:
+        self.render = render
+        self.ready: dict[int, tuple[str, mail.OutgoingMessage] | Exception] = {}
+
+    def prepare(self, row: MailRow | None) -> None:
+        if row is None or row.id in self.ready or row.blocked_reason(utcnow()) is not None:
+            return
+        try:
+            self.ready[row.id] = self._render(row)
+        except Exception as error:  # noqa: BLE001 - kept for the row's turn, see the class doc
+            self.ready[row.id] = error
+
+    def take(self, row: MailRow) -> tuple[str, mail.OutgoingMessage]:
+        """Return the token hash and the message for the row: rendered ahead, or now."""
+        ready = self.ready.pop(row.id, None)
+        if ready is None:
+            return self._render(row)
+        if isinstance(ready, Exception):
+            raise ready
+        return ready
+
+    def _render(self, row: MailRow) -> tuple[str, mail.OutgoingMessage]:
+        token, token_hash = new_token()
+        return token_hash, self.render(row, token)
 
 
 @contextmanager
@@ -480,7 +563,11 @@ def sender_session() -> Iterator[Sender]:
     try:
         yield sender
     finally:
-        sender.close()
+        try:
+            # The run's last outcome waits for a next message's commit that will not come.
+            commit_pending_outcome()
+        finally:
+            sender.close()
 
 
 INTERRUPTED = (
@@ -489,26 +576,64 @@ INTERRUPTED = (
 )
 
 
+# The statements of the per-message commits, built once: rebuilding them per message cost more
+# than executing them (bench/send_invitations.py). Core statements on the session's connection,
+# since the ORM's bulk-update bookkeeping costs more than the update itself.
+_INVITATIONS = Invitation.__table__
+_HELD = and_(_INVITATIONS.c.id == bindparam("held_id"), _INVITATIONS.c.claimed_by == bindparam("held_by"))
+_MARK_STARTED = update(_INVITATIONS).where(_HELD).values(delivery_started_at=bindparam("started_at"))
+_MARK_FIRST_EMAIL_STARTED = _MARK_STARTED.values(token_hash=bindparam("emailed_token_hash"))
+_ADD_LINK = insert(ReminderLink.__table__)
+_RECORD_SENT = update(_INVITATIONS).where(_HELD).values(
+    state="sent", sent_at=bindparam("sent_at_value"), message_id=bindparam("message_id_value"),
+    send_attempts=bindparam("attempts"), failure_reason=None, claimed_by=None, claimed_at=None,
+    delivery_started_at=None,
+)
+_RECORD_INVITED = (
+    update(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer")).values(
+        last_invited_at=bindparam("invited_at"), updated_at=bindparam("invited_at"))
+)
+# Session.info key: the session's write transaction holds an outcome not committed yet.
+_OUTCOME_PENDING = "survey_app.outcome_pending"
+
+
+def _write_transaction() -> Any:
+    """Return the connection of a write transaction: the one holding an outcome recorded with
+    commit=False, or a new one."""
+    if not (db.session.info.pop(_OUTCOME_PENDING, False) and db.session().in_transaction()):
+        start_write(db.session)
+    return db.session.connection()
+
+
+def _commit_or_hold(commit: bool) -> None:
+    if commit:
+        db.session.commit()
+    else:
+        db.session.info[_OUTCOME_PENDING] = True
+
+
+def commit_pending_outcome() -> None:
+    """Commit an outcome recorded with commit=False, if one waits."""
+    if db.session.info.pop(_OUTCOME_PENDING, False):
+        db.session.commit()
+
+
 def mark_delivery_started(run_id: str, row: MailRow, now: datetime, token_hash: str, *, reminder: bool) -> bool:
     """Record, durably, that this run is about to hand the invitation's message to the server,
     together with the hash of the token that message carries; return whether this run still
     holds the invitation.
 
-    One commit for both: a crash right after it leaves a link that resolves (and a marker that
-    keeps the message from going out twice); a crash before it leaves nothing sent.
+    One commit for both, which also carries the previous message's outcome when that was
+    recorded with commit=False: a crash right after it leaves a link that resolves (and a
+    marker that keeps the message from going out twice); a crash before it leaves nothing sent.
     """
-    start_write(db.session)
-    connection = db.session.connection()
-    invitations_table, links_table = Invitation.__table__, ReminderLink.__table__
-    values: dict[str, Any] = {"delivery_started_at": now}
-    if not reminder:
-        values["token_hash"] = token_hash
-    held = connection.execute(
-        update(invitations_table)
-        .where(invitations_table.c.id == row.id, invitations_table.c.claimed_by == run_id)
-        .values(**values)
-    ).rowcount
-    if held:
+    connection = _write_transaction()
+    held = {"held_id": row.id, "held_by": run_id, "started_at": now}
+    if reminder:
+        held_rows = connection.execute(_MARK_STARTED, held).rowcount
+    else:
+        held_rows = connection.execute(_MARK_FIRST_EMAIL_STARTED, {**held, "emailed_token_hash": token_hash}).rowcount
+    if held_rows:
         links = []
         if reminder:
             links.append(token_hash)
@@ -517,13 +642,13 @@ def mark_delivery_started(run_id: str, row: MailRow, now: datetime, token_hash: 
             # message (a connection lost before its reply): its link keeps working.
             links.append(row.token_hash)
         if links:
-            connection.execute(insert(links_table), [
+            connection.execute(_ADD_LINK, [
                 {"invitation_id": row.id, "token_hash": link, "created_at": now} for link in links
             ])
     db.session.commit()
-    if not held:
+    if not held_rows:
         log.error("invitation %s was taken over by another run before this one sent it", row.id)
-    return bool(held)
+    return bool(held_rows)
 
 
 def settle_interrupted(claim_is_dead: Any) -> int:
@@ -549,36 +674,53 @@ def settle_interrupted(claim_is_dead: Any) -> int:
     return first + reminders
 
 
-def _finish(run_id: str, invitation_id: int, values: dict[str, Any], customer: tuple[int, datetime] | None = None) -> bool:
-    """Commit an invitation's outcome if this run still holds it; return whether it did."""
-    start_write(db.session)
-    # Core statements on the session's connection: the ORM's bulk-update bookkeeping cost more
-    # than the update itself, once per message (bench/send_invitations.py).
-    connection = db.session.connection()
-    invitations_table, customers_table = Invitation.__table__, Customer.__table__
+def _finish(
+    run_id: str, invitation_id: int, values: dict[str, Any], customer: tuple[int, datetime] | None = None,
+    *, commit: bool = True,
+) -> bool:
+    """Record an invitation's outcome if this run still holds it; return whether it did.
+
+    commit=False leaves the outcome in the open write transaction, for the next message's
+    mark_delivery_started (or commit_pending_outcome) to commit: one commit per message instead
+    of two. Until then a crash leaves the message marked as handed over, so it is settled
+    without being sent again, never sent twice.
+    """
+    connection = _write_transaction()
     result = connection.execute(
-        update(invitations_table)
-        .where(invitations_table.c.id == invitation_id, invitations_table.c.claimed_by == run_id)
+        update(_INVITATIONS)
+        .where(_INVITATIONS.c.id == invitation_id, _INVITATIONS.c.claimed_by == run_id)
         .values(claimed_by=None, claimed_at=None, delivery_started_at=None, **values)
     )
     if customer is not None and result.rowcount:
         customer_id, invited_at = customer
-        connection.execute(
-            update(customers_table).where(customers_table.c.id == customer_id)
-            .values(last_invited_at=invited_at, updated_at=invited_at)
-        )
-    db.session.commit()
+        connection.execute(_RECORD_INVITED, {"customer": customer_id, "invited_at": invited_at})
+    _commit_or_hold(commit)
     if not result.rowcount:
         log.error("invitation %s was taken over by another run while this one sent it", invitation_id)
     return bool(result.rowcount)
+
+
+def _record_sent(run_id: str, row: MailRow, now: datetime, message_id: str, attempts: int) -> None:
+    """_finish for a first email the server accepted, with the prepared statements, not committed."""
+    connection = _write_transaction()
+    held = connection.execute(_RECORD_SENT, {
+        "held_id": row.id, "held_by": run_id, "sent_at_value": now, "message_id_value": message_id,
+        "attempts": attempts,
+    }).rowcount
+    if held:
+        connection.execute(_RECORD_INVITED, {"customer": row.customer_id, "invited_at": now})
+    else:
+        log.error("invitation %s was taken over by another run while this one sent it", row.id)
+    _commit_or_hold(False)
 
 
 def release(run_id: str, ids: Iterable[int], *, state: str | None) -> None:
     """Give back the claims of this run on these invitations (state: what 'sending' rows return to)."""
     ids = list(ids)
     if not ids:
+        commit_pending_outcome()
         return
-    start_write(db.session)
+    _write_transaction()
     values: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "delivery_started_at": None}
     if state:
         values["state"] = state
@@ -591,12 +733,15 @@ def release(run_id: str, ids: Iterable[int], *, state: str | None) -> None:
 def send_claimed_invitations(
     run_id: str, ids: list[int], sender: Sender, progress: Callable[[int], None] | None = None
 ) -> SendReport:
-    """Send the first email of each claimed invitation, committing each outcome as it happens."""
+    """Send the first email of each claimed invitation, committing each outcome as it happens
+    (a success together with the next message's delivery-started marker)."""
     report = SendReport()
     rows = MailRow.load(ids)
     db.session.rollback()  # end the read: SQLite must not hold a snapshot during the sends
     remaining = [row.id for row in rows]
     max_attempts = int(setting("MAIL_MAX_SEND_ATTEMPTS"))
+    ahead = RenderAhead(sender.renderer.render)
+    following = dict(zip((row.id for row in rows), [*rows[1:], None]))
     for row in rows:
         now = utcnow()
         remaining.remove(row.id)
@@ -606,14 +751,13 @@ def send_claimed_invitations(
             report.cancelled += 1
         else:
             try:
-                token, token_hash = new_token()
-                message = sender.renderer.render(row, token, now=now)
+                token_hash, message = ahead.take(row)
                 if not mark_delivery_started(run_id, row, now, token_hash, reminder=False):
                     report.deferred += 1  # another run took it over and sends it
                     if progress:
                         progress(1)
                     continue
-                tries = sender.deliver(message)
+                tries = sender.deliver(message, meanwhile=lambda: ahead.prepare(following[row.id]))
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"state": "failed", "failure_reason": error.reason,
                                          "send_attempts": row.send_attempts + 1})
@@ -639,9 +783,7 @@ def send_claimed_invitations(
                 report.stopped = error.reason
                 return report
             else:
-                _finish(run_id, row.id, {"state": "sent", "sent_at": now, "message_id": message.message_id,
-                                         "send_attempts": row.send_attempts + tries, "failure_reason": None},
-                        customer=(row.customer_id, now))
+                _record_sent(run_id, row, now, message.message_id, row.send_attempts + tries)
                 report.sent += 1
         if progress:
             progress(1)

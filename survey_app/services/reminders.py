@@ -23,10 +23,12 @@ from survey_app.extensions import db
 from survey_app.models import MAX_REMINDERS, Customer, Invitation, Response, utcnow
 from survey_app.services.invitations import (
     MailRow,
+    RenderAhead,
     SendReport,
     Sender,
     _finish,
     claim,
+    commit_pending_outcome,
     mark_delivery_started,
     new_run_id,
     release,
@@ -34,7 +36,6 @@ from survey_app.services.invitations import (
     sender_session,
     setting,
 )
-from survey_app.services.tokens import new_token
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ def send_claimed_reminders(
     answered = set(db.session.execute(select(Response.invitation_id).where(Response.invitation_id.in_(ids))).scalars())
     db.session.rollback()
     remaining = [row.id for row in rows]
+    ahead = RenderAhead(lambda row, token: sender.renderer.render(row, token, reminder=row.reminders_sent + 1))
+    following = dict(zip((row.id for row in rows), [*rows[1:], None]))
     for row in rows:
         now = utcnow()
         remaining.remove(row.id)
@@ -122,14 +125,13 @@ def send_claimed_reminders(
             report.cancelled += 1
         else:
             try:
-                token, token_hash = new_token()
-                message = sender.renderer.render(row, token, reminder=number, now=now)
+                token_hash, message = ahead.take(row)
                 if not mark_delivery_started(run_id, row, now, token_hash, reminder=True):
                     report.deferred += 1  # another run took it over and sends it
                     if progress:
                         progress(1)
                     continue
-                sender.deliver(message)
+                sender.deliver(message, meanwhile=lambda: ahead.prepare(following[row.id]))
             except mail.PermanentMailError as error:
                 _finish(run_id, row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
                 report.failed += 1
@@ -145,7 +147,7 @@ def send_claimed_reminders(
                 report.stopped = error.reason
                 return report
             else:
-                _finish(run_id, row.id, {"reminders_sent": number, "last_reminder_at": now})
+                _finish(run_id, row.id, {"reminders_sent": number, "last_reminder_at": now}, commit=False)
                 report.sent += 1
         if progress:
             progress(1)
