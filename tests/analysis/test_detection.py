@@ -178,3 +178,42 @@ def test_an_unannounced_holiday_closure_is_still_flagged() -> None:
     result = analyze_comment("beide vestigingen gesloten op tweede paasdag, niks over gemeld", language="nl",
                              config=RULES_ONLY)
     assert "closed_location" in result.categories
+
+
+SHIPPING = PromisedItem(kind="offer", label="Gratis verzending", aliases=("free shipping",))
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ik kreeg een tegoedbon in plaats van gratis verzending", "nl"),
+        ("instead of free shipping they gave me a voucher for next time", "en"),
+    ],
+)
+def test_an_offer_given_in_another_form_is_other(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, promised_items=[SHIPPING], config=RULES_ONLY)
+    assert "other" in result.categories
+
+
+def test_a_voucher_that_did_not_work_is_not_other() -> None:
+    result = analyze_comment("de tegoedbon voor gratis verzending werkte niet", language="nl",
+                             promised_items=[SHIPPING], config=RULES_ONLY)
+    assert "other" not in result.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the mail says free delivery on everything, the terms on the site say orders over 50 only", "en"),
+        ("in de mail stond tot en met zondag, op de site staat zaterdag in de voorwaarden", "nl"),
+    ],
+)
+def test_a_mail_and_a_site_that_disagree_are_wrong_information(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert "wrong_information" in result.categories
+
+
+def test_a_link_from_the_mail_to_the_site_is_no_disagreement() -> None:
+    result = analyze_comment("clicked the link in the mail, the site opened and the code worked", language="en",
+                             config=RULES_ONLY)
+    assert "wrong_information" not in result.categories
