@@ -100,12 +100,7 @@ BACKWARD_SCOPE = 3
 FORWARD_SCOPE = 6
 
 
-class Token(NamedTuple):
-    """One token of the normalized text, with its lemma and position in sentence and clause."""
-
-    # A NamedTuple rather than a frozen dataclass: tokens are created by the thousand and a
-    # tuple is several times cheaper to build.
-
+class _TokenFields(NamedTuple):
     text: str
     lower: str
     lemma: str
@@ -115,11 +110,28 @@ class Token(NamedTuple):
     sentence: int
     clause: int
     negated: bool = False
+    # Whether the token is a word (or an abbreviation such as "C.S."): derived from kind, and
+    # stored because rules, items and the detector ask it of every token several times.
+    is_word: bool = False
 
-    @property
-    def is_word(self) -> bool:
-        """Tell whether the token is a word (or an abbreviation such as "C.S.")."""
-        return self.kind in _WORD_KINDS
+
+class Token(_TokenFields):
+    """One token of the normalized text, with its lemma and position in sentence and clause."""
+
+    # A NamedTuple rather than a frozen dataclass: tokens are created by the thousand and a
+    # tuple is several times cheaper to build.
+
+    __slots__ = ()
+
+    def __new__(
+        cls, text: str, lower: str, lemma: str, kind: str, start: int, end: int, sentence: int, clause: int,
+        negated: bool = False,
+    ) -> Token:
+        return tuple.__new__(cls, (text, lower, lemma, kind, start, end, sentence, clause, negated,
+                                   kind in _WORD_KINDS))
+
+    def __getnewargs__(self) -> tuple[object, ...]:
+        return tuple(self)[:9]  # what __new__ takes: is_word follows from kind
 
 
 @functools.cache
@@ -173,9 +185,10 @@ _EN_CONTRACTED = frozenset(
 )
 
 # What tokenize needs to know about one surface form of one kind: its lowercase form, lemma,
-# final kind (a symbol may be an emoji), whether it starts a new clause ("maar", "but"), its
-# negation scope, and for punctuation whether it can end a sentence or a clause.
-_Surface = tuple[str, str, str, bool, str | None, bool, bool]
+# final kind (a symbol may be an emoji), whether it is a word, whether it starts a new clause
+# ("maar", "but"), its negation scope, and for punctuation whether it can end a sentence or a
+# clause.
+_Surface = tuple[str, str, str, bool, bool, str | None, bool, bool]
 _CLAUSE_PUNCTUATION = frozenset(",;:()-/\"")
 # Per-language memo of _describe; bounded so odd input cannot grow it without limit.
 _SURFACES: dict[str, dict[tuple[str, str], _Surface]] = {}
@@ -202,7 +215,7 @@ def _describe(surface: str, kind: str, language: str) -> _Surface:
     else:
         lemma = lower
     return (
-        lower, lemma, kind,
+        lower, lemma, kind, is_word,
         is_word and lower in _clause_breaks(language),
         is_negator(lower, language) if is_word else None,
         kind == "punct" and any(char in _SENTENCE_END for char in surface),
@@ -232,13 +245,13 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
             described = _describe(surface, kind, language)
             if len(surfaces) < _SURFACE_LIMIT:
                 surfaces[key] = described
-        lower, lemma, kind, breaks_clause, scope, may_end_sentence, splits_clause = described
+        lower, lemma, kind, is_word, breaks_clause, scope, may_end_sentence, splits_clause = described
         if breaks_clause and tokens:
             clause += 1
         if scope is not None:
             negators_at.append((index, scope))
-        # A Token built as a plain tuple: NamedTuple's own __new__ is a Python call per token.
-        tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start, end, sentence, clause, False)))
+        # A Token built as a plain tuple: Token's own __new__ is a Python call per token.
+        tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start, end, sentence, clause, False, is_word)))
         if kind == "punct":
             # "89.99" and "C.S." never reach here (money and abbr tokens); a dot glued to the
             # next word ("site.nl") is not a sentence end either. (After the last token the

@@ -86,3 +86,16 @@ def test_an_unknown_language_is_refused() -> None:
 
     with pytest.raises(DataFileError):
         tokenize(normalize("bonjour"), "fr")
+
+
+def test_is_word_follows_the_kind_however_a_token_is_made() -> None:
+    import pickle
+
+    from survey_app.analysis.text import Token
+
+    made = Token("C.S.", "c.s.", "c.s.", "abbr", 0, 4, 0, 0)
+    assert made.is_word and not Token("!", "!", "!", "punct", 4, 5, 0, 0).is_word
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert made._replace(negated=True).is_word
+    for token in tokenize(normalize("De code werkte niet! €89, C.S. 👏 ok"), "nl"):
+        assert token.is_word == (token.kind in ("word", "abbr")), token
