@@ -57,7 +57,7 @@ def setting(name: str) -> Any:
 
 # Survey tokens come from services/tokens.new_token, one fresh token per email; only their
 # SHA-256 is stored, committed before the email is handed to the mail server (see
-# mark_delivery_started), so every link that may have gone out resolves.
+# Ledger.started), so every link that may have gone out resolves.
 
 
 def _unsubscribe_serializer() -> URLSafeSerializer:
@@ -427,7 +427,7 @@ def claim(run_id: str, size: int, conditions: list[Any], *, set_state: str | Non
     SQLite: BEGIN IMMEDIATE makes the select-then-update one writer at a time. PostgreSQL:
     FOR UPDATE SKIP LOCKED lets concurrent runs take disjoint rows without waiting.
     """
-    _write_transaction()  # commits the previous batch's last outcome along with the claim
+    start_write(db.session)
     stale = now - timedelta(seconds=float(setting("MAIL_CLAIM_TIMEOUT_SECONDS")))
     settle_interrupted(and_(Invitation.claimed_by.is_not(None), Invitation.claimed_at < stale))
     query = (
@@ -525,7 +525,7 @@ class RenderAhead:
     """Render the next email while the current one is with the mail server.
 
     Rendering reads nothing and writes nothing, and a message's token hash is stored only when
-    its delivery starts (mark_delivery_started), so a message rendered ahead and then not sent
+    its delivery starts (Ledger.started), so a message rendered ahead and then not sent
     (the run stops, the customer opted out meanwhile) is simply dropped. A rendering error is
     raised when the row's turn comes, as if it had been rendered then.
     """
@@ -563,92 +563,13 @@ def sender_session() -> Iterator[Sender]:
     try:
         yield sender
     finally:
-        try:
-            # The run's last outcome waits for a next message's commit that will not come.
-            commit_pending_outcome()
-        finally:
-            sender.close()
+        sender.close()
 
 
 INTERRUPTED = (
     "delivery interrupted: the sending run stopped while the mail server had the message, "
     "so it may have been delivered; not sent again"
 )
-
-
-# The statements of the per-message commits, built once: rebuilding them per message cost more
-# than executing them (bench/send_invitations.py). Core statements on the session's connection,
-# since the ORM's bulk-update bookkeeping costs more than the update itself.
-_INVITATIONS = Invitation.__table__
-_HELD = and_(_INVITATIONS.c.id == bindparam("held_id"), _INVITATIONS.c.claimed_by == bindparam("held_by"))
-_MARK_STARTED = update(_INVITATIONS).where(_HELD).values(delivery_started_at=bindparam("started_at"))
-_MARK_FIRST_EMAIL_STARTED = _MARK_STARTED.values(token_hash=bindparam("emailed_token_hash"))
-_ADD_LINK = insert(ReminderLink.__table__)
-_RECORD_SENT = update(_INVITATIONS).where(_HELD).values(
-    state="sent", sent_at=bindparam("sent_at_value"), message_id=bindparam("message_id_value"),
-    send_attempts=bindparam("attempts"), failure_reason=None, claimed_by=None, claimed_at=None,
-    delivery_started_at=None,
-)
-_RECORD_INVITED = (
-    update(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer")).values(
-        last_invited_at=bindparam("invited_at"), updated_at=bindparam("invited_at"))
-)
-# Session.info key: the session's write transaction holds an outcome not committed yet.
-_OUTCOME_PENDING = "survey_app.outcome_pending"
-
-
-def _write_transaction() -> Any:
-    """Return the connection of a write transaction: the one holding an outcome recorded with
-    commit=False, or a new one."""
-    if not (db.session.info.pop(_OUTCOME_PENDING, False) and db.session().in_transaction()):
-        start_write(db.session)
-    return db.session.connection()
-
-
-def _commit_or_hold(commit: bool) -> None:
-    if commit:
-        db.session.commit()
-    else:
-        db.session.info[_OUTCOME_PENDING] = True
-
-
-def commit_pending_outcome() -> None:
-    """Commit an outcome recorded with commit=False, if one waits."""
-    if db.session.info.pop(_OUTCOME_PENDING, False):
-        db.session.commit()
-
-
-def mark_delivery_started(run_id: str, row: MailRow, now: datetime, token_hash: str, *, reminder: bool) -> bool:
-    """Record, durably, that this run is about to hand the invitation's message to the server,
-    together with the hash of the token that message carries; return whether this run still
-    holds the invitation.
-
-    One commit for both, which also carries the previous message's outcome when that was
-    recorded with commit=False: a crash right after it leaves a link that resolves (and a
-    marker that keeps the message from going out twice); a crash before it leaves nothing sent.
-    """
-    connection = _write_transaction()
-    held = {"held_id": row.id, "held_by": run_id, "started_at": now}
-    if reminder:
-        held_rows = connection.execute(_MARK_STARTED, held).rowcount
-    else:
-        held_rows = connection.execute(_MARK_FIRST_EMAIL_STARTED, {**held, "emailed_token_hash": token_hash}).rowcount
-    if held_rows:
-        links = []
-        if reminder:
-            links.append(token_hash)
-        elif row.send_attempts:
-            # An earlier attempt at this first email failed, perhaps after the server had the
-            # message (a connection lost before its reply): its link keeps working.
-            links.append(row.token_hash)
-        if links:
-            connection.execute(_ADD_LINK, [
-                {"invitation_id": row.id, "token_hash": link, "created_at": now} for link in links
-            ])
-    db.session.commit()
-    if not held_rows:
-        log.error("invitation %s was taken over by another run before this one sent it", row.id)
-    return bool(held_rows)
 
 
 def settle_interrupted(claim_is_dead: Any) -> int:
@@ -674,70 +595,149 @@ def settle_interrupted(claim_is_dead: Any) -> int:
     return first + reminders
 
 
-def _finish(
-    run_id: str, invitation_id: int, values: dict[str, Any], customer: tuple[int, datetime] | None = None,
-    *, commit: bool = True,
-) -> bool:
-    """Record an invitation's outcome if this run still holds it; return whether it did.
+# The statements of the per-message commits, built once: rebuilding them per message cost more
+# than executing them (bench/send_invitations.py).
+_INVITATIONS = Invitation.__table__
+_HELD = and_(_INVITATIONS.c.id == bindparam("held_id"), _INVITATIONS.c.claimed_by == bindparam("held_by"))
+_MARK_STARTED = update(_INVITATIONS).where(_HELD).values(delivery_started_at=bindparam("started_at"))
+_MARK_FIRST_EMAIL_STARTED = _MARK_STARTED.values(token_hash=bindparam("emailed_token_hash"))
+_ADD_LINK = insert(ReminderLink.__table__)
+_RECORD_SENT = update(_INVITATIONS).where(_HELD).values(
+    state="sent", sent_at=bindparam("sent_at_value"), message_id=bindparam("message_id_value"),
+    send_attempts=bindparam("attempts"), failure_reason=None, claimed_by=None, claimed_at=None,
+    delivery_started_at=None,
+)
+_RECORD_INVITED = (
+    update(Customer.__table__).where(Customer.__table__.c.id == bindparam("customer")).values(
+        last_invited_at=bindparam("invited_at"), updated_at=bindparam("invited_at"))
+)
 
-    commit=False leaves the outcome in the open write transaction, for the next message's
-    mark_delivery_started (or commit_pending_outcome) to commit: one commit per message instead
-    of two. Until then a crash leaves the message marked as handed over, so it is settled
-    without being sent again, never sent twice.
+
+class Ledger:
+    """What a run writes while it sends a claimed batch, message by message, on a database
+    connection of its own (Core, not the ORM session: its per-commit bookkeeping cost more than
+    the writes, bench/send_invitations.py).
+
+    Per message: the delivery-started marker with the emailed token's hash, committed before
+    the hand-over (started), then the outcome (finish, sent). A success is not committed at
+    once but with the next message's marker, or by close: one commit per message instead of
+    two. Until then a crash leaves the message marked as handed over, so it is settled without
+    being sent again: never twice. Every write is conditional on this run's claim. Use it as a
+    context manager, and write nothing through the session meanwhile (on SQLite the session
+    would wait for this connection's write lock).
     """
-    connection = _write_transaction()
-    result = connection.execute(
-        update(_INVITATIONS)
-        .where(_INVITATIONS.c.id == invitation_id, _INVITATIONS.c.claimed_by == run_id)
-        .values(claimed_by=None, claimed_at=None, delivery_started_at=None, **values)
-    )
-    if customer is not None and result.rowcount:
-        customer_id, invited_at = customer
-        connection.execute(_RECORD_INVITED, {"customer": customer_id, "invited_at": invited_at})
-    _commit_or_hold(commit)
-    if not result.rowcount:
-        log.error("invitation %s was taken over by another run while this one sent it", invitation_id)
-    return bool(result.rowcount)
 
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        # BEGIN IMMEDIATE on SQLite: wait for the write lock up front (database.begin_write).
+        self.connection = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        self.transaction: Any = None
 
-def _record_sent(run_id: str, row: MailRow, now: datetime, message_id: str, attempts: int) -> None:
-    """_finish for a first email the server accepted, with the prepared statements, not committed."""
-    connection = _write_transaction()
-    held = connection.execute(_RECORD_SENT, {
-        "held_id": row.id, "held_by": run_id, "sent_at_value": now, "message_id_value": message_id,
-        "attempts": attempts,
-    }).rowcount
-    if held:
-        connection.execute(_RECORD_INVITED, {"customer": row.customer_id, "invited_at": now})
-    else:
-        log.error("invitation %s was taken over by another run while this one sent it", row.id)
-    _commit_or_hold(False)
+    def __enter__(self) -> Ledger:
+        return self
 
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            self.commit()  # the last outcome waits for a next message that will not come
+        finally:
+            self.connection.close()
 
-def release(run_id: str, ids: Iterable[int], *, state: str | None) -> None:
-    """Give back the claims of this run on these invitations (state: what 'sending' rows return to)."""
-    ids = list(ids)
-    if not ids:
-        commit_pending_outcome()
-        return
-    _write_transaction()
-    values: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "delivery_started_at": None}
-    if state:
-        values["state"] = state
-    db.session.execute(
-        update(Invitation).where(Invitation.id.in_(ids), Invitation.claimed_by == run_id).values(**values)
-    )
-    db.session.commit()
+    def _write(self) -> Any:
+        if self.transaction is None:
+            self.transaction = self.connection.begin()
+        return self.connection
+
+    def commit(self) -> None:
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None:
+            transaction.commit()
+
+    def started(self, row: MailRow, now: datetime, token_hash: str, *, reminder: bool) -> bool:
+        """Record, durably, that this run is about to hand the invitation's message to the
+        server, with the hash of the token it carries; return whether this run still holds it.
+
+        One commit for both: a crash right after it leaves a link that resolves (and a marker
+        that keeps the message from going out twice); a crash before it leaves nothing sent.
+        """
+        connection = self._write()
+        held = {"held_id": row.id, "held_by": self.run_id, "started_at": now}
+        if reminder:
+            held_rows = connection.execute(_MARK_STARTED, held).rowcount
+        else:
+            held_rows = connection.execute(
+                _MARK_FIRST_EMAIL_STARTED, {**held, "emailed_token_hash": token_hash}
+            ).rowcount
+        if held_rows:
+            links = []
+            if reminder:
+                links.append(token_hash)
+            elif row.send_attempts:
+                # An earlier attempt at this first email failed, perhaps after the server had the
+                # message (a connection lost before its reply): its link keeps working.
+                links.append(row.token_hash)
+            if links:
+                connection.execute(_ADD_LINK, [
+                    {"invitation_id": row.id, "token_hash": link, "created_at": now} for link in links
+                ])
+        self.commit()
+        if not held_rows:
+            log.error("invitation %s was taken over by another run before this one sent it", row.id)
+        return bool(held_rows)
+
+    def finish(self, invitation_id: int, values: dict[str, Any], *, commit: bool = True) -> bool:
+        """Record an invitation's outcome if this run still holds it; return whether it did."""
+        result = self._write().execute(
+            update(_INVITATIONS)
+            .where(_INVITATIONS.c.id == invitation_id, _INVITATIONS.c.claimed_by == self.run_id)
+            .values(claimed_by=None, claimed_at=None, delivery_started_at=None, **values)
+        )
+        if commit:
+            self.commit()
+        if not result.rowcount:
+            log.error("invitation %s was taken over by another run while this one sent it", invitation_id)
+        return bool(result.rowcount)
+
+    def sent(self, row: MailRow, now: datetime, message_id: str, attempts: int) -> None:
+        """Record a first email the server accepted (and the customer's last invitation), uncommitted."""
+        connection = self._write()
+        held = connection.execute(_RECORD_SENT, {
+            "held_id": row.id, "held_by": self.run_id, "sent_at_value": now, "message_id_value": message_id,
+            "attempts": attempts,
+        }).rowcount
+        if held:
+            connection.execute(_RECORD_INVITED, {"customer": row.customer_id, "invited_at": now})
+        else:
+            log.error("invitation %s was taken over by another run while this one sent it", row.id)
+
+    def release(self, ids: Iterable[int], *, state: str | None) -> None:
+        """Give back this run's claims on these invitations (state: what 'sending' rows return to)."""
+        ids = list(ids)
+        if ids:
+            values: dict[str, Any] = {"claimed_by": None, "claimed_at": None, "delivery_started_at": None}
+            if state:
+                values["state"] = state
+            self._write().execute(
+                update(_INVITATIONS)
+                .where(_INVITATIONS.c.id.in_(ids), _INVITATIONS.c.claimed_by == self.run_id).values(**values)
+            )
+        self.commit()
 
 
 def send_claimed_invitations(
     run_id: str, ids: list[int], sender: Sender, progress: Callable[[int], None] | None = None
 ) -> SendReport:
     """Send the first email of each claimed invitation, committing each outcome as it happens
-    (a success together with the next message's delivery-started marker)."""
-    report = SendReport()
+    (a success together with the next message's delivery-started marker, see Ledger)."""
     rows = MailRow.load(ids)
     db.session.rollback()  # end the read: SQLite must not hold a snapshot during the sends
+    with Ledger(run_id) as ledger:
+        return _send_first_emails(rows, ledger, sender, progress)
+
+
+def _send_first_emails(
+    rows: list[MailRow], ledger: Ledger, sender: Sender, progress: Callable[[int], None] | None
+) -> SendReport:
+    report = SendReport()
     remaining = [row.id for row in rows]
     max_attempts = int(setting("MAIL_MAX_SEND_ATTEMPTS"))
     ahead = RenderAhead(sender.renderer.render)
@@ -747,43 +747,43 @@ def send_claimed_invitations(
         remaining.remove(row.id)
         reason = row.blocked_reason(now)
         if reason is not None:
-            _finish(run_id, row.id, {"state": "cancelled", "failure_reason": reason})
+            ledger.finish(row.id, {"state": "cancelled", "failure_reason": reason})
             report.cancelled += 1
         else:
             try:
                 token_hash, message = ahead.take(row)
-                if not mark_delivery_started(run_id, row, now, token_hash, reminder=False):
+                if not ledger.started(row, now, token_hash, reminder=False):
                     report.deferred += 1  # another run took it over and sends it
                     if progress:
                         progress(1)
                     continue
                 tries = sender.deliver(message, meanwhile=lambda: ahead.prepare(following[row.id]))
             except mail.PermanentMailError as error:
-                _finish(run_id, row.id, {"state": "failed", "failure_reason": error.reason,
-                                         "send_attempts": row.send_attempts + 1})
+                ledger.finish(row.id, {"state": "failed", "failure_reason": error.reason,
+                                       "send_attempts": row.send_attempts + 1})
                 report.failed += 1
                 report.failures.append((row.id, error.reason))
                 log.warning("invitation %s to %s refused: %s", row.id, mail.mask_email(row.email), error.reason)
             except mail.TransientMailError as error:
                 attempts = row.send_attempts + sender.attempts
                 state = "failed" if attempts >= max_attempts else "pending"
-                _finish(run_id, row.id, {"state": state, "failure_reason": f"transient: {error.reason}",
-                                         "send_attempts": attempts})
+                ledger.finish(row.id, {"state": state, "failure_reason": f"transient: {error.reason}",
+                                       "send_attempts": attempts})
                 report.failed += state == "failed"
                 report.deferred += state == "pending"
                 report.stopped = f"mail server unavailable: {error.reason}"
-                release(run_id, remaining, state="pending")
+                ledger.release(remaining, state="pending")
                 report.deferred += len(remaining)
                 if progress:
                     progress(1 + len(remaining))
                 return report
             except mail.MailConfigurationError as error:
-                release(run_id, [row.id, *remaining], state="pending")
+                ledger.release([row.id, *remaining], state="pending")
                 report.deferred += 1 + len(remaining)
                 report.stopped = error.reason
                 return report
             else:
-                _record_sent(run_id, row, now, message.message_id, row.send_attempts + tries)
+                ledger.sent(row, now, message.message_id, row.send_attempts + tries)
                 report.sent += 1
         if progress:
             progress(1)

@@ -26,12 +26,9 @@ from survey_app.services.invitations import (
     RenderAhead,
     SendReport,
     Sender,
-    _finish,
+    Ledger,
     claim,
-    commit_pending_outcome,
-    mark_delivery_started,
     new_run_id,
-    release,
     release_dead_claims,
     sender_session,
     setting,
@@ -104,12 +101,21 @@ def count_due(now: datetime | None = None) -> dict[int, int]:
 def send_claimed_reminders(
     run_id: str, ids: list[int], sender: Sender, days: list[int], progress: Callable[[int], None] | None = None
 ) -> SendReport:
-    """Send the next reminder of each claimed invitation, committing each as it is accepted."""
-    report = SendReport()
+    """Send the next reminder of each claimed invitation, committing each as it is accepted
+    (together with the next message's delivery-started marker, see invitations.Ledger)."""
     rows = MailRow.load(ids)
     # Read again under the claim: an answer or opt-out may have arrived since the claim query.
     answered = set(db.session.execute(select(Response.invitation_id).where(Response.invitation_id.in_(ids))).scalars())
     db.session.rollback()
+    with Ledger(run_id) as ledger:
+        return _send_reminders(rows, answered, ledger, sender, days, progress)
+
+
+def _send_reminders(
+    rows: list[MailRow], answered: set[int], ledger: Ledger, sender: Sender, days: list[int],
+    progress: Callable[[int], None] | None,
+) -> SendReport:
+    report = SendReport()
     remaining = [row.id for row in rows]
     ahead = RenderAhead(lambda row, token: sender.renderer.render(row, token, reminder=row.reminders_sent + 1))
     following = dict(zip((row.id for row in rows), [*rows[1:], None]))
@@ -121,33 +127,33 @@ def send_claimed_reminders(
         if reason is None and number > len(days):
             reason = "no reminder left"
         if reason is not None:
-            release(run_id, [row.id], state=None)
+            ledger.release([row.id], state=None)
             report.cancelled += 1
         else:
             try:
                 token_hash, message = ahead.take(row)
-                if not mark_delivery_started(run_id, row, now, token_hash, reminder=True):
+                if not ledger.started(row, now, token_hash, reminder=True):
                     report.deferred += 1  # another run took it over and sends it
                     if progress:
                         progress(1)
                     continue
                 sender.deliver(message, meanwhile=lambda: ahead.prepare(following[row.id]))
             except mail.PermanentMailError as error:
-                _finish(run_id, row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
+                ledger.finish(row.id, {"failure_reason": f"reminder {number} refused: {error.reason}"})
                 report.failed += 1
                 report.failures.append((row.id, error.reason))
             except mail.TransientMailError as error:
-                release(run_id, [row.id, *remaining], state=None)
+                ledger.release([row.id, *remaining], state=None)
                 report.deferred += 1 + len(remaining)
                 report.stopped = f"mail server unavailable: {error.reason}"
                 return report
             except mail.MailConfigurationError as error:
-                release(run_id, [row.id, *remaining], state=None)
+                ledger.release([row.id, *remaining], state=None)
                 report.deferred += 1 + len(remaining)
                 report.stopped = error.reason
                 return report
             else:
-                _finish(run_id, row.id, {"reminders_sent": number, "last_reminder_at": now}, commit=False)
+                ledger.finish(row.id, {"reminders_sent": number, "last_reminder_at": now}, commit=False)
                 report.sent += 1
         if progress:
             progress(1)
