@@ -54,7 +54,6 @@ def _tokenizer(engine: ModuleType) -> Any:
 # keeps a long-running worker's memory bounded whatever it is fed.
 _CACHE_LIMIT = 100_000
 _LINEBREAK = re.compile(r"\n{2,}")
-_WHITESPACE = re.compile(r"\s+")
 
 
 def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, str]) -> Any:
@@ -113,9 +112,10 @@ def _fast_find_tokens(
     literal = all(re.escape(a) == a and "\\" not in b for a, b in replace.items())
     replacements = list(replace.items())
     eos = engine.EOS
-    end_marks = ("...", ".", "!", "?", eos)
-    closers = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")", eos)
-    token_re, sarcasm_re, emoticons_re = engine.TOKEN, engine.RE_SARCASM, engine.RE_EMOTICONS
+    end_marks = frozenset((*_END_MARKS_BASE, eos))
+    if engine.TOKEN.pattern != r"(\S+)\s":
+        raise AnalysisError("this textblob splits tokens differently")  # PatternAnalyzer falls back
+    sarcasm_re, emoticons_re = engine.RE_SARCASM, engine.RE_EMOTICONS
 
     def glue_emoticon(match: re.Match[str]) -> str:
         return match.group(1).replace(" ", "") + match.group(2)
@@ -128,32 +128,47 @@ def _fast_find_tokens(
             string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
             .replace("\u2019", " \u2019 ").replace("'", " ' ").replace('"', ' " ')
         )
-        string = string.replace("\r\n", "\n")
-        string = _LINEBREAK.sub(f" {eos} ", string)
-        string = _WHITESPACE.sub(" ", string)
+        if "\n" in string:
+            string = _LINEBREAK.sub(f" {eos} ", string.replace("\r\n", "\n"))
+        # Pattern collapses whitespace and then takes the runs of non-space before each space
+        # (its TOKEN pattern): that is str.split(), which a test checks on every code point.
         tokens: list[str] = []
-        for chunk in token_re.findall(string + " "):
-            if chunk:
-                tokens.extend(split(chunk))
-        sentences: list[list[str]] = [[]]
-        i = j = 0
-        count = len(tokens)
-        while j < count:
-            if tokens[j] in end_marks:
-                while j < count and tokens[j] in closers:
-                    if balanced_quotes and tokens[j] in ("'", '"') and sentences[-1].count(tokens[j]) % 2 == 0:
-                        break
-                    j += 1
-                sentences[-1].extend(t for t in tokens[i:j] if t != eos)
-                sentences.append([])
-                i = j
-            j += 1
-        sentences[-1].extend(tokens[i:j])
+        for chunk in string.split():
+            tokens.extend(split(chunk))
+        if end_marks.isdisjoint(tokens):
+            sentences = [tokens]
+        else:
+            sentences = _split_sentences(tokens, eos, balanced_quotes)
         return [
             emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", " ".join(s))) for s in sentences if len(s) > 0
         ]
 
     return find_tokens
+
+
+_END_MARKS_BASE = ("...", ".", "!", "?")
+_CLOSERS_BASE = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")")
+
+
+def _split_sentences(tokens: list[str], eos: str, balanced_quotes: bool) -> list[list[str]]:
+    """The sentence step of engine.find_tokens, statement for statement."""
+    end_marks = frozenset((*_END_MARKS_BASE, eos))
+    closers = frozenset((*_CLOSERS_BASE, eos))
+    sentences: list[list[str]] = [[]]
+    i = j = 0
+    count = len(tokens)
+    while j < count:
+        if tokens[j] in end_marks:
+            while j < count and tokens[j] in closers:
+                if balanced_quotes and tokens[j] in ("'", '"') and sentences[-1].count(tokens[j]) % 2 == 0:
+                    break
+                j += 1
+            sentences[-1].extend(t for t in tokens[i:j] if t != eos)
+            sentences.append([])
+            i = j
+        j += 1
+    sentences[-1].extend(tokens[i:j])
+    return sentences
 
 
 @functools.cache

@@ -124,3 +124,18 @@ def test_fast_scorer_equals_the_textblob_analyzers_on_random_lexicon_text(langua
         words = [rng.choice(lexicon) if rng.random() < 0.5 else rng.choice(extra) for _ in range(rng.randint(1, 14))]
         text = " ".join(words)
         assert scorer(text) == official.analyze(text), text
+
+
+def test_pattern_token_pattern_splits_like_str_split_on_every_code_point() -> None:
+    # _pattern's tokenizer relies on this instead of collapsing whitespace and running TOKEN:
+    # "(\S+)\s" over text plus a space gives str.split() when \s and str.isspace() agree.
+    import re
+
+    from survey_app.analysis import _pattern
+
+    everything = "".join(map(chr, range(0x110000)))
+    assert set(re.findall(r"\s", everything)) == {char for char in everything if char.isspace()}
+    for engine in (_pattern._engine(), _pattern._dutch_modules()[0]):
+        assert engine.TOKEN.pattern == r"(\S+)\s"
+        sample = "a\u00a0b\tc\u2028d\x1ce  f\u3000g"
+        assert engine.TOKEN.findall(sample + " ") == sample.split()
