@@ -133,14 +133,16 @@ class LinearTextModel:
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
         # has a few hundred n-grams, too few to amortize many small numpy calls.
         indices = np.fromiter(itertools.chain.from_iterable(blocks), dtype=np.intp, count=total)
-        values = self._frequencies(blocks) * self._idf[indices]
+        # take() rather than fancy indexing: several times cheaper on a few hundred rows.
+        rows = self._weights_and_idf.take(indices, axis=0)
+        values = self._frequencies(blocks) * rows[:, -1]
         start = 0
         for block in blocks:
             if block:
                 segment = values[start:start + len(block)]
                 segment /= math.sqrt(float(segment @ segment))
                 start += len(block)
-        logits = (values @ self.weights[indices]).tolist()
+        logits = (values @ rows[:, :-1]).tolist()
         return {label: _sigmoid(intercept + logit)
                 for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
 
@@ -163,10 +165,11 @@ class LinearTextModel:
         if segments:
             sizes = [len(counts) for counts in segments]
             indices = np.fromiter(itertools.chain.from_iterable(segments), dtype=np.intp, count=sum(sizes))
-            values = self._frequencies(segments) * self._idf[indices]
+            rows = self._weights_and_idf.take(indices, axis=0)
+            values = self._frequencies(segments) * rows[:, -1]
             starts = np.asarray(list(itertools.accumulate(sizes[:-1], initial=0)), dtype=np.intp)
             values /= np.repeat(np.sqrt(np.add.reduceat(values * values, starts)), sizes)
-            per_segment = np.add.reduceat(values[:, None] * self.weights[indices], starts, axis=0)
+            per_segment = np.add.reduceat(values[:, None] * rows[:, :-1], starts, axis=0)
             rows = sorted(set(segment_rows))
             first_segment = [segment_rows.index(row) for row in rows]
             logits[rows] += np.add.reduceat(per_segment, first_segment, axis=0)
@@ -177,8 +180,14 @@ class LinearTextModel:
     def _frequencies(self, blocks: Sequence[Counter[int]]) -> np.ndarray:
         """Return the term-frequency factor of every counted term, block after block."""
         if self._uniform_tf:
-            counts = list(itertools.chain.from_iterable(block.values() for block in blocks))
-            return _term_frequencies(counts, self.vectorizers[0].sublinear_tf)
+            total = sum(map(len, blocks))
+            counts = np.fromiter(itertools.chain.from_iterable(block.values() for block in blocks),
+                                 dtype=np.intp, count=total)
+            if not self.vectorizers[0].sublinear_tf:
+                return counts.astype(np.float64)
+            if max(max(block.values()) for block in blocks if block) < len(_SUBLINEAR):
+                return _SUBLINEAR_ARRAY.take(counts)
+            return _term_frequencies(counts.tolist(), True)
         # Blocks that weigh counts differently: look each block's vectorizer up by its indices.
         return np.concatenate([
             _term_frequencies(list(block.values()), self._vectorizer_of(next(iter(block))).sublinear_tf)
@@ -193,8 +202,10 @@ class LinearTextModel:
         return len({vectorizer.sublinear_tf for vectorizer in self.vectorizers}) == 1
 
     @functools.cached_property
-    def _idf(self) -> np.ndarray:
-        return np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
+    def _weights_and_idf(self) -> np.ndarray:
+        """Each feature's weights and, in the last column, its idf: one row fetch per term."""
+        idf = np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
+        return np.ascontiguousarray(np.hstack([self.weights, idf[:, None]]))
 
     @functools.cached_property
     def _intercepts(self) -> list[float]:
