@@ -123,3 +123,23 @@ def test_runtime_equals_a_hand_computed_tf_idf(word_sublinear: bool) -> None:
         expected = 1 / (1 + math.exp(-logit))
         assert model.predict(text, "nl")[label] == pytest.approx(expected, abs=1e-12)
         assert model.predict_many([text, "", text], "nl")[2][label] == pytest.approx(expected, abs=1e-12)
+
+
+def test_counts_beyond_the_precomputed_table_and_extreme_logits() -> None:
+    import math
+
+    data = _small_model(True)
+    model = model_from_dict(data)
+    text = " ".join(["code"] * 70)  # "code" 70 times: counts past the 1 + log(count) table
+    # Char block: "de " x70 (idf 1.5), "cod" x70 (idf 2), "ode" x70 (idf 2.5); " co" is unknown.
+    # Word block: "code" x70 (idf 2); "code code" is not in the vocabulary.
+    char = {1: (1 + math.log(70)) * 1.5, 2: (1 + math.log(70)) * 2.0, 3: (1 + math.log(70)) * 2.5}
+    word = {5: (1 + math.log(70)) * 2.0}
+    logit = -0.2
+    for block, weights in ((char, {2: -1.0}), (word, {5: 2.0})):
+        norm = math.sqrt(sum(v * v for v in block.values()))
+        logit += sum(block[k] / norm * w for k, w in weights.items())
+    assert model.predict(text, "nl")["a"] == pytest.approx(1 / (1 + math.exp(-logit)), abs=1e-12)
+    data["intercepts"] = {"a": -1000.0, "b": 1000.0}
+    extreme = model_from_dict(data).predict("", "nl")
+    assert extreme == {"a": 0.0, "b": 1.0}
