@@ -217,3 +217,43 @@ def test_a_link_from_the_mail_to_the_site_is_no_disagreement() -> None:
     result = analyze_comment("clicked the link in the mail, the site opened and the code worked", language="en",
                              config=RULES_ONLY)
     assert "wrong_information" not in result.categories
+
+
+NEXT_DAY = PromisedItem(kind="offer", label="Free next-day delivery", aliases=("next-day delivery",))
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the parcel came two days late", "en"),
+        ("het pakket kwam drie dagen later", "nl"),
+    ],
+)
+def test_a_late_delivery_breaks_a_next_day_promise_as_other(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, promised_items=[NEXT_DAY], config=RULES_ONLY)
+    assert "other" in result.categories
+
+
+def test_a_late_delivery_without_a_next_day_promise_is_no_finding() -> None:
+    result = analyze_comment("the parcel came two days late", language="en", promised_items=[SHIPPING],
+                             config=RULES_ONLY)
+    assert "other" not in result.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "category"),
+    [
+        ("alles was al verhuurd toen we kwamen", "nl", "out_of_stock"),
+        ("air fryer: 'niet op voorraad' since monday", "en", "out_of_stock"),
+        ("the QR code in the email didn't scan", "en", "link_or_site_broken"),
+        ("the link redirects to the homepage", "en", "link_or_site_broken"),
+        ("de betaling op de site mislukt steeds", "nl", "link_or_site_broken"),
+    ],
+)
+def test_more_wordings_of_stock_and_site_failures(text: str, language: str, category: str) -> None:
+    assert category in analyze_comment(text, language=language, config=RULES_ONLY).categories
+
+
+def test_a_rental_that_was_not_all_booked_is_no_stock_out() -> None:
+    result = analyze_comment("de auto was netjes verhuurd en op tijd klaar", language="nl", config=RULES_ONLY)
+    assert "out_of_stock" not in result.categories
