@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from datetime import timedelta
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from survey_app.extensions import db
 from survey_app.models import Invitation, Response, ResponseAnalysis, utcnow
 from tests import factories
+from tests.test_survey_limits import redis_url  # noqa: F401 - the Redis test database fixture
 
 
 @pytest.fixture
@@ -28,6 +31,11 @@ def link(app):
 def responses(app):
     with app.app_context():
         return db.session.execute(select(Response)).scalars().all()
+
+
+def analyses(app):
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar()
 
 
 def invitation_row(app):
@@ -197,14 +205,9 @@ def test_a_changed_answer_is_analysed_again(app, client, link):
 def test_without_a_broker_the_analysis_runs_after_the_reply_not_before(app, client, link):
     reply = client.post(f"/s/{link}", data={"score": "2", "comment": "De vestiging in Utrecht CS was dicht"})
     assert reply.status_code == 302
-
-    def analyses():
-        with app.app_context():
-            return db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar()
-
-    assert analyses() == 0  # the respondent got the reply without waiting for the analysis
+    assert analyses(app) == 0  # the respondent got the reply without waiting for the analysis
     sent(reply)
-    assert analyses() == 1
+    assert analyses(app) == 1
 
 
 def test_a_failing_analysis_never_costs_the_answer(app, client, link, monkeypatch, caplog):
@@ -219,22 +222,58 @@ def test_a_failing_analysis_never_costs_the_answer(app, client, link, monkeypatc
     assert [(row.score, row.comment) for row in responses(app)] == [(2, "dicht")]
 
 
-def test_with_a_broker_the_analysis_is_queued_not_run_in_the_request(app, client, link, monkeypatch):
+class FakeCelery:
+    """Stands in for Celery's send_task: records what would be queued."""
+
+    def __init__(self):
+        self.queued = []
+
+    def send_task(self, name, args):
+        self.queued.append((name, tuple(args)))
+
+
+def test_with_a_redis_broker_answers_wait_on_the_backlog_and_one_job_analyses_them(redis_url, app, client, monkeypatch):
     from survey_app import jobs
 
-    queued = []
-
-    class Broker:
-        def send_task(self, name, args):
-            queued.append((name, tuple(args)))
-
-    monkeypatch.setattr(jobs, "celery_for", lambda flask_app: Broker())
-    app.config["BROKER_URL"] = "redis://broker.invalid:6379/0"
-    assert client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"}).status_code == 302
-    [stored] = responses(app)
-    assert queued == [(jobs.task_name(jobs.analyze_response), (stored.id,))]
+    url = redis_url
+    celery = FakeCelery()
+    monkeypatch.setattr(jobs, "celery_for", lambda flask_app: celery)
+    app.config.update(BROKER_URL=url, CELERY_QUEUE=f"test-{secrets.token_hex(4)}")
     with app.app_context():
-        assert db.session.execute(select(func.count()).select_from(ResponseAnalysis)).scalar() == 0
+        campaign = factories.campaign()
+        tokens = [factories.invitation(campaign)[1] for _ in range(3)]
+        db.session.commit()
+    for token in tokens[:2]:
+        assert sent(client.post(f"/s/{token}", data={"score": "2", "comment": "dicht"})).status_code == 302
+    stored = sorted(row.id for row in responses(app))
+    backlog, marker = jobs.analysis_backlog_keys(app.config)
+    server = Redis.from_url(url)
+    try:
+        # Two answers, one job: the second found the first one's job still waiting.
+        assert celery.queued == [(jobs.task_name(jobs.analyze_answer_backlog), ())]
+        assert sorted(int(value) for value in server.lrange(backlog, 0, -1)) == stored
+        assert analyses(app) == 0  # queued, not run in the request
+        with app.app_context():
+            assert jobs.analyze_answer_backlog() == 2  # what the worker runs
+        assert analyses(app) == 2 and server.llen(backlog) == 0 and not server.exists(marker)
+        # The job cleared its marker when it started: the next answer queues the next job.
+        assert sent(client.post(f"/s/{tokens[2]}", data={"score": "9", "comment": "prima"})).status_code == 302
+        assert len(celery.queued) == 2 and server.llen(backlog) == 1
+    finally:
+        server.delete(backlog, marker)
+        server.close()
+
+
+def test_with_another_broker_each_answer_is_queued_as_a_job_of_its_own(app, client, link, monkeypatch):
+    from survey_app import jobs
+
+    celery = FakeCelery()
+    monkeypatch.setattr(jobs, "celery_for", lambda flask_app: celery)
+    app.config["BROKER_URL"] = "amqp://guest@broker.invalid:5672//"
+    assert sent(client.post(f"/s/{link}", data={"score": "2", "comment": "dicht"})).status_code == 302
+    [stored] = responses(app)
+    assert celery.queued == [(jobs.task_name(jobs.analyze_response), (stored.id,))]
+    assert analyses(app) == 0
 
 
 def test_the_privacy_page_states_the_retention_periods(client):

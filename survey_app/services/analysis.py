@@ -129,14 +129,22 @@ def analyze_batch(response_ids: Sequence[int]) -> set[int]:
 
 
 def analyze_one(response_id: int) -> None:
-    """Analyse one answer now (after a customer submits it); refresh its campaign's verdict when due.
+    """Analyse one answer now (after a customer submits it); refresh its campaign's verdict when due."""
+    analyze_answers([response_id])
 
-    Analysing the answer costs milliseconds; recomputing the verdict reads every answer of the
+
+def analyze_answers(response_ids: Sequence[int]) -> None:
+    """Analyse these answers now (the survey page's); refresh their campaigns' verdicts when due.
+
+    Analysing an answer costs milliseconds; recomputing the verdict reads every answer of the
     campaign, so doing it per answer would make each answer slower as the campaign grows. The
     verdict is refreshed at most every VERDICT_REFRESH_SECONDS here, and `survey-app analyze`
     (run on a schedule) recomputes any verdict older than its campaign's newest analysis.
     """
-    for campaign_id in analyze_batch([response_id]):
+    campaigns: set[int] = set()
+    for start in range(0, len(response_ids), BATCH_SIZE):
+        campaigns |= analyze_batch(response_ids[start:start + BATCH_SIZE])
+    for campaign_id in sorted(campaigns):
         if verdict_is_due(campaign_id):
             recompute_verdict(campaign_id)
 

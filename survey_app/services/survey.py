@@ -2,7 +2,8 @@
 store exactly one answer per invitation however often, and however concurrently, it is sent.
 
 Every survey request runs these, so they are written for speed: each is one prebuilt Core
-statement with bound parameters (building the statement per request, or loading ORM objects,
+statement with bound parameters, run on a connection of its own rather than through the ORM
+session (building statements per request, loading ORM objects and the session's bookkeeping
 cost more than the database work itself; see docs/survey.md).
 """
 
@@ -11,19 +12,19 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select, union_all, update
+from sqlalchemy import Connection, bindparam, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from survey_app import jobs
-from survey_app.database import start_write
 from survey_app.extensions import db
 from survey_app.models import Campaign, Customer, Invitation, ReminderLink, Response, utcnow
 from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
@@ -143,7 +144,8 @@ def find_link(token: str) -> SurveyLink:
     """Look a token up by its hash; malformed tokens are never sent to the database."""
     if not TOKEN_PATTERN.fullmatch(token):
         return SurveyLink(LinkState.UNKNOWN)
-    row = db.session.execute(LINK_LOOKUP, {"token_hash": hash_token(token)}).first()
+    with db.engine.connect() as connection:
+        row = connection.execute(LINK_LOOKUP, {"token_hash": hash_token(token)}).first()
     if row is None:
         return SurveyLink(LinkState.UNKNOWN)
     (invitation_id, state, expires_at, opened_at, invitation_language, customer_language, campaign_language,
@@ -164,9 +166,21 @@ def record_opened(link: SurveyLink) -> None:
     once keep the earlier time.
     """
     if not link.opened:
-        start_write(db.session)
-        db.session.execute(MARK_OPENED, {"invitation_id": link.invitation_id, "now": utcnow()})
-        db.session.commit()
+        with write_transaction() as connection:
+            connection.execute(MARK_OPENED, {"invitation_id": link.invitation_id, "now": utcnow()})
+
+
+@contextmanager
+def write_transaction() -> Iterator[Connection]:
+    """Run a block in a write transaction on a connection of its own; commit at the end.
+
+    On SQLite it starts as BEGIN IMMEDIATE, taking the write lock before anything is read (see
+    database.begin_write): a deferred transaction that later writes would fail at once with
+    "database is locked" instead of waiting its turn. PostgreSQL ignores the option.
+    """
+    with db.engine.connect() as connection:
+        with connection.execution_options(sqlite_begin="IMMEDIATE").begin():
+            yield connection
 
 
 _answer_upserts: dict[str, Any] = {}
@@ -197,29 +211,29 @@ def store_answer(invitation_id: int, score: int, comment: str, language: str | N
     transaction marks the link opened, for an answer sent without a GET first.
     """
     now: datetime = utcnow()
-    start_write(db.session)
-    upsert = _answer_upsert(db.session.get_bind().dialect.name)
-    response_id = db.session.execute(upsert, {
-        "invitation_id": invitation_id, "score": score, "comment": comment, "language": language,
-        "answered_at": now, "updated_at": now, "revision": 1,
-    }).scalar_one()
-    db.session.execute(MARK_OPENED, {"invitation_id": invitation_id, "now": now})
-    db.session.commit()
+    with write_transaction() as connection:
+        upsert = _answer_upsert(connection.dialect.name)
+        response_id = connection.execute(upsert, {
+            "invitation_id": invitation_id, "score": score, "comment": comment, "language": language,
+            "answered_at": now, "updated_at": now, "revision": 1,
+        }).scalar_one()
+        connection.execute(MARK_OPENED, {"invitation_id": invitation_id, "now": now})
     return response_id
 
 
 def request_analysis(response_id: int) -> Callable[[], None] | None:
     """Have a stored or changed answer analysed without making the respondent wait on it.
 
-    With a broker the job is queued for a worker now (one Redis push) and None is returned.
-    Without one, the analysis is returned as a call for the view to run once the reply has been
-    sent: it takes milliseconds to tens of milliseconds (see docs/survey.md), which the
-    respondent should not wait for. Either way a failure is logged and never reaches the
-    respondent: the answer is stored, and `survey-app analyze` catches up.
+    With a broker the analysis is queued for the workers now (jobs.queue_answer_analysis: a
+    Redis push, batched with other answers) and None is returned. Without one, the analysis is
+    returned as a call for the view to run once the reply has been sent: it takes milliseconds
+    to tens of milliseconds (see docs/survey.md), which the respondent should not wait for.
+    Either way a failure is logged and never reaches the respondent: the answer is stored, and
+    `survey-app analyze` catches up.
     """
     if jobs.has_broker():
         try:
-            jobs.dispatch(jobs.analyze_response, response_id)
+            jobs.queue_answer_analysis(response_id)
         except Exception:  # noqa: BLE001 - a broker failure must not lose the stored answer
             log.exception("queueing the analysis of response %s failed; `survey-app analyze` will do it", response_id)
         return None

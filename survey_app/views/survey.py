@@ -8,7 +8,6 @@ import secrets
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
@@ -131,7 +130,9 @@ def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, e
     """Render the survey page from its compiled form: only the token, the comment and the CSRF
     token differ per request, and those are escaped here."""
     csrf_enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
-    parts = compiled_answer_page(link.campaign_name, str(get_locale()), score, error, csrf_enabled)
+    # g.locale, set by open_link, is what Babel's locale selector returns; asking Babel itself
+    # (get_locale) would parse the locale again on every request.
+    parts = compiled_answer_page(link.campaign_name, g.locale, score, error, csrf_enabled)
     values = {
         "token": escape(token),
         "comment": escape(comment),
