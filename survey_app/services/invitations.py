@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from typing import Any
@@ -209,7 +210,7 @@ class MailRow:
             for row in rows
         ]
 
-    @property
+    @cached_property
     def locale(self) -> str:
         language = self.language or self.customer_language or self.campaign_language
         return language if language in current_app.config["LANGUAGES"] else current_app.config["LANGUAGES"][0]
@@ -300,12 +301,17 @@ class Renderer:
         self.text = current_app.jinja_env.get_template("email/invitation.txt")
         self.default_sender = str(config["MAIL_DEFAULT_SENDER"])
         self.timezone = get_timezone()
+        self.unsubscribe_serializer = _unsubscribe_serializer()
         self._senders: dict[str | None, Address] = {}
         self._skeletons: dict[tuple[str, int, date, str | None], Skeleton] = {}
+        # The invitations of one creation run share one expiry moment: its day is looked up once.
+        self._expiry_days: dict[datetime, date] = {}
 
     def skeleton(self, row: MailRow, reminder: int) -> Skeleton:
         """Return the email for the row's language, reminder number, expiry day and subject."""
-        expiry_day = row.expires_at.astimezone(self.timezone).date()
+        expiry_day = self._expiry_days.get(row.expires_at)
+        if expiry_day is None:
+            expiry_day = self._expiry_days[row.expires_at] = row.expires_at.astimezone(self.timezone).date()
         key = (row.locale, reminder, expiry_day, row.subject)
         if key not in self._skeletons:
             self._skeletons[key] = self._render_skeleton(row, reminder)
@@ -352,7 +358,7 @@ class Renderer:
         values = {
             "greeting": skeleton.greeting_named % {"name": name} if name else skeleton.greeting,
             "survey_url": f"{self.base_url}/s/{token}",
-            "unsubscribe_url": f"{self.base_url}/u/{unsubscribe_token(row.id)}",
+            "unsubscribe_url": f"{self.base_url}/u/{self.unsubscribe_serializer.dumps(row.id)}",
         }
         kind = "invitation" if reminder == 0 else f"reminder-{reminder}"
         return mail.build_message(
