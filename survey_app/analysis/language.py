@@ -81,6 +81,8 @@ def detect_language(text: str, fallback: str | None = None) -> str:
     clear = _clear_from_function_words(words)
     if clear is not None and (fallback is None or len(words) >= MIN_WORDS):
         return clear
+    if fallback is not None and len(words) < MIN_WORDS:
+        return fallback  # whatever py3langid would say, too short to overrule the survey's language
     guess, confidence = _identifier().classify(text)
     if fallback is not None and (len(words) < MIN_WORDS or confidence < MIN_CONFIDENCE):
         return fallback
