@@ -243,7 +243,7 @@ def rule_candidates(
         confidence = _adjust(0.7, True, score, config)
         if confidence is not None:
             candidates.append(("out_of_stock", confidence, stock, "rule"))
-    price = _price_mismatch(tokens)
+    price = _price_mismatch(tokens, items)
     if price is not None and not any(c[0] == "price_mismatch" for c in candidates):
         confidence = _adjust(0.75, True, score, config)
         if confidence is not None:
@@ -329,8 +329,11 @@ def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
         if not match:
             continue
         following = tokens[index + 1].lower if index + 1 < len(tokens) else ""
-        preceding = tokens[index - 1].lower if index > 0 else ""
-        if following in _UNIT_AFTER or following == ":" or preceding == ":" or following.startswith("%"):
+        # A colon glued to the number is part of a time ("17 :00"); one after a word is a label
+        # ("kassabon: 139 euro").
+        glued_before = index > 0 and tokens[index - 1].lower == ":" and tokens[index - 1].end == token.start
+        glued_after = following == ":" and tokens[index + 1].start == token.end
+        if following in _UNIT_AFTER or glued_after or glued_before or following.startswith("%"):
             continue
         raw = match.group(1)
         value = float(raw.replace(",", "."))
@@ -341,17 +344,35 @@ def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     return values
 
 
-def _price_mismatch(tokens: Sequence[Token]) -> tuple[int, ...] | None:
-    """Return evidence positions when a comment quotes two different prices in a price context."""
+def _price_mismatch(tokens: Sequence[Token], items: Sequence[PromisedItem] = ()) -> tuple[int, ...] | None:
+    """Return evidence positions when a comment quotes two different prices in a price context,
+    or one price near but not at a promised price ("149 on the site" against a promised 129)."""
     values = _price_values(tokens)
     distinct = {value for value, _index in values}
-    if len(distinct) < 2:
+    if len(distinct) == 1:
+        promised = _promised_prices(items)
+        value = next(iter(distinct))
+        # Within a factor of two: "2 euro for a bag" is another price, not the promised one.
+        if not promised or value in promised or not any(p / 2 <= value <= p * 2 for p in promised):
+            return None
+    elif len(distinct) < 2:
         return None
     lemmas = {token.lemma for token in tokens} | {token.lower for token in tokens}
     if not lemmas & PRICE_CONTEXT:
         return None
     positions = sorted(index for _value, index in values)
     return (positions[0], positions[-1])
+
+
+def _promised_prices(items: Sequence[PromisedItem]) -> frozenset[float]:
+    prices = set()
+    for item in items:
+        if item.kind == "price" and item.promised_value:
+            try:
+                prices.add(float(item.promised_value.replace(",", ".")))
+            except ValueError:
+                continue
+    return frozenset(prices)
 
 
 def _model_candidates(

@@ -257,3 +257,41 @@ def test_more_wordings_of_stock_and_site_failures(text: str, language: str, cate
 def test_a_rental_that_was_not_all_booked_is_no_stock_out() -> None:
     result = analyze_comment("de auto was netjes verhuurd en op tijd klaar", language="nl", config=RULES_ONLY)
     assert "out_of_stock" not in result.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("geen kapotte link, geen foutmelding, gewoon besteld", "nl"),
+        ("no broken links, no errors, smooth checkout", "en"),
+        ("ik loop de deur plat bij de sportschool", "nl"),  # idiom: "plat" is no outage here
+    ],
+)
+def test_a_site_failure_that_did_not_happen_is_not_flagged(text: str, language: str) -> None:
+    assert "link_or_site_broken" not in analyze_comment(text, language=language, config=RULES_ONLY).categories
+
+
+PROMISED_PRICE = PromisedItem(kind="price", label="129 euro", aliases=("€129",), promised_value="129.00")
+
+
+def test_two_prices_after_labels_with_colons_are_a_price_mismatch() -> None:
+    result = analyze_comment("advertentie: 129 euro. kassabon: 139 euro", language="nl", config=RULES_ONLY)
+    assert "price_mismatch" in result.categories
+
+
+def test_one_price_near_the_promised_price_is_a_price_mismatch() -> None:
+    result = analyze_comment("they were 149 on the site the day the email came out", language="en",
+                             promised_items=[PROMISED_PRICE], config=RULES_ONLY)
+    assert "price_mismatch" in result.categories
+
+
+def test_an_unrelated_small_price_is_no_price_mismatch() -> None:
+    result = analyze_comment("the price was fine but they charged 2 euro for a bag at the till", language="en",
+                             promised_items=[PROMISED_PRICE], config=RULES_ONLY)
+    assert "price_mismatch" not in result.categories
+
+
+def test_a_promised_callback_that_never_came_is_other() -> None:
+    result = analyze_comment("they promised to call me back within the hour. nobody ever did", language="en",
+                             config=RULES_ONLY)
+    assert result.categories == ("other",)
