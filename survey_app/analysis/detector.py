@@ -82,7 +82,12 @@ class Combiner:
     sure: float = 1.0
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.weights @ features + self.intercepts)))
+        logits = self.weights @ features
+        logits += self.intercepts
+        np.negative(logits, out=logits)
+        np.exp(logits, out=logits)
+        logits += 1.0
+        return np.reciprocal(logits, out=logits)
 
 
 _MENTION_KINDS = ("location", "offer", "product", "price", "date", "other", "city")
@@ -99,31 +104,40 @@ def combiner_feature_names() -> tuple[str, ...]:
     )
 
 
+_CATEGORY_INDEX = {category: index for index, category in enumerate(CATEGORIES)}
+_KIND_INDEX = {kind: index for index, kind in enumerate(_MENTION_KINDS)}
+_MODEL_LABELS = ("broken_promise", *CATEGORIES)
+_P_FLOOR = 1e-6
+
+
 def combiner_features(
     candidates: Sequence[Candidate], probabilities: dict[str, float], score: int | None,
     mentions: Sequence[MatchedMention] = (),
 ) -> np.ndarray:
     """Return the combiner's input for one comment: what the rules, the model, the score say,
     and which kinds of promised item (or a bare city) the comment names."""
-    rule = dict.fromkeys(CATEGORIES, 0.0)
+    # Plain lists and math: this runs once per comment, and numpy's per-call overhead on a few
+    # dozen numbers costs more than the arithmetic.
+    rule = [0.0] * len(CATEGORIES)
     for category, confidence, _positions, _source in candidates:
-        rule[category] = max(rule[category], confidence)
+        index = _CATEGORY_INDEX[category]
+        if confidence > rule[index]:
+            rule[index] = confidence
     logits = []
-    for label in ("broken_promise", *CATEGORIES):
-        p = min(max(probabilities.get(label, 0.0), 1e-6), 1 - 1e-6)
+    for label in _MODEL_LABELS:
+        p = min(max(probabilities.get(label, 0.0), _P_FLOOR), 1 - _P_FLOOR)
         logits.append(max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1 - p)))) / _LOGIT_CLIP)
     groups = [0.0, 0.0, 0.0]
     if score is not None:
         groups[0 if score <= 6 else 1 if score <= 8 else 2] = 1.0
-    fired = sum(1 for value in rule.values() if value > 0)
-    kinds = dict.fromkeys(_MENTION_KINDS, 0.0)
+    fired = sum(1 for value in rule if value > 0)
+    kinds = [0.0] * len(_MENTION_KINDS)
     for matched in mentions:
         item = matched.mention.item
-        kinds["city" if item is None else item.kind if item.kind in kinds else "other"] = 1.0
+        kinds[_KIND_INDEX["city" if item is None else item.kind if item.kind in _KIND_INDEX else "other"]] = 1.0
     # A rule and the model agreeing on a category says more than either alone.
-    agreement = [value * logit for value, logit in zip(rule.values(), logits[1:], strict=True)]
-    return np.asarray([*rule.values(), *logits, *groups, fired / 2.0, *kinds.values(), *agreement],
-                      dtype=np.float64)
+    agreement = [value * logit for value, logit in zip(rule, logits[1:], strict=True)]
+    return np.array(rule + logits + groups + [fired / 2.0] + kinds + agreement)
 
 
 def combiner_from_dict(data: dict) -> Combiner:
