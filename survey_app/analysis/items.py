@@ -118,10 +118,18 @@ def token_similarity(a: str, b: str) -> float:
         return 100.0
     if a[:1].isdigit() or b[:1].isdigit():
         return 0.0
+    if _digits(a) != _digits(b):
+        # Codes and model numbers differ by their digits: "weekend" is not "WEEKEND20",
+        # "sm500" is not "sm700"; "wkend20" still is.
+        return 0.0
     if len(a) < 5 or len(b) < 5:
         # Short words only forgive two swapped letters ("cdoe", "dya").
         return 85.0 if len(a) == len(b) >= 3 and _one_swap(a, b) else 0.0
     return max(fuzz.ratio(a, b), DamerauLevenshtein.normalized_similarity(a, b) * 100.0)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
 
 
 def _one_swap(a: str, b: str) -> bool:

@@ -94,3 +94,12 @@ def test_ordinals_written_with_digits_match_their_word_or_day() -> None:
     assert [m.item for m in found.item_mentions] == [second_free]
     found = analyze_comment("the mail said book before June 30th", language="en", promised_items=[deadline])
     assert [m.item for m in found.item_mentions] == [deadline]
+
+
+def test_a_word_does_not_match_a_code_that_differs_by_its_digits() -> None:
+    code = PromisedItem(kind="offer", label="WEEKEND20", aliases=("weekend code",))
+    model = PromisedItem(kind="product", label="SM700")
+    assert analyze_comment("weekend verpest", language="nl", promised_items=[code]).item_mentions == ()
+    assert [m.item for m in analyze_comment("wkend20 was refused", language="en",
+                                            promised_items=[code]).item_mentions] == [code]
+    assert analyze_comment("they sent the SM500", language="en", promised_items=[model]).item_mentions == ()
