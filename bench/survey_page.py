@@ -26,8 +26,8 @@ then runs the queued job in-process, as a worker would, and checks that it analy
 In POST-inline the app analyses each answer itself after the reply has been sent, so that work
 is inside the measured throughput, and the bench checks every stored answer was analysed.
 Besides req/s the bench prints the server's CPU time per request, read from /proc: on a machine
-that is busy with other work it varies much less than req/s. Afterwards the database is checked: every answer the server confirmed (302) is
-stored exactly once.
+that is busy with other work it varies much less than req/s. Afterwards the database is checked:
+every answer the server confirmed (302) is stored exactly once.
 
     .venv/bin/python bench/survey_page.py [--duration 10] [--postgres postgresql://postgres@127.0.0.1:5432/test]
                                           [--broker redis://127.0.0.1:6379/13]

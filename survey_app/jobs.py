@@ -119,7 +119,12 @@ def queue_answer_analysis(response_id: int) -> None:
         pipeline.set(marker, "1", nx=True, ex=ANALYSIS_JOB_MARKER_SECONDS)
         _, no_job_was_waiting = pipeline.execute()
     if no_job_was_waiting:
-        dispatch(analyze_answer_backlog)
+        try:
+            dispatch(analyze_answer_backlog)
+        except Exception:
+            # No job went out: let the next answer try again instead of waiting for the marker to expire.
+            client.delete(marker)
+            raise
 
 
 def analyze_answer_backlog() -> int:
@@ -128,6 +133,8 @@ def analyze_answer_backlog() -> int:
 
     flask_app = current_app._get_current_object()  # type: ignore[attr-defined]
     client = broker_redis(flask_app)
+    if client is None:  # queued under a Redis broker, run after a move to another: nothing waits here
+        return 0
     backlog, marker = analysis_backlog_keys(flask_app.config)
     client.delete(marker)
     analysed = 0

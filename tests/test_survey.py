@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from datetime import timedelta
@@ -289,3 +290,22 @@ def test_the_privacy_page_shows_the_operators_own_text_escaped(client, app_confi
     assert "<p>Eerste alinea &lt;b&gt;vet&lt;/b&gt;.</p>" in page and "<p>Tweede alinea.</p>" in page
     assert "Toelichtingen worden" not in page
     assert "Our own statement." in client.get("/privacy?lang=en").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_the_compiled_page_carries_each_respondents_own_token_comment_and_csrf_token(app, app_config):
+    """The page is rendered once per campaign, language and score; what differs per respondent
+    must still differ, and stay escaped."""
+    with app.app_context():
+        campaign = factories.campaign(name="Gratis <dag>")
+        (first, first_token), (_, second_token) = factories.invitation(campaign), factories.invitation(campaign)
+        factories.response(first, comment="<b>gesloten</b> & weg", score=3)
+        db.session.commit()
+    pages = [app.test_client().get(f"/s/{token}?score=3").get_data(as_text=True)
+             for token in (first_token, second_token)]
+    assert all("<h1>Gratis &lt;dag&gt;</h1>" in page for page in pages)
+    assert "&lt;b&gt;gesloten&lt;/b&gt; &amp; weg</textarea>" in pages[0] and "gesloten" not in pages[1]
+    assert f"/s/{first_token}?lang=nl" in pages[0] and first_token not in pages[1]
+    assert f"/s/{second_token}?lang=nl" in pages[1]
+    csrf_tokens = [re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1) for page in pages]
+    assert csrf_tokens[0] != csrf_tokens[1]

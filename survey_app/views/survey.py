@@ -129,14 +129,17 @@ def answer(token: str) -> str | Response | tuple[str, int]:
 def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, error: str | None = None) -> str:
     """Render the survey page from its compiled form: only the token, the comment and the CSRF
     token differ per request, and those are escaped here."""
-    csrf_enabled = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+    config = current_app.config
+    csrf_field = None
+    if config.get("WTF_CSRF_ENABLED", True):
+        csrf_field = str(config.get("WTF_CSRF_FIELD_NAME") or "csrf_token")
     # g.locale, set by open_link, is what Babel's locale selector returns; asking Babel itself
     # (get_locale) would parse the locale again on every request.
-    parts = compiled_answer_page(link.campaign_name, g.locale, score, error, csrf_enabled)
+    parts = compiled_answer_page(link.campaign_name, g.locale, score, error, csrf_field)
     values = {
         "token": escape(token),
         "comment": escape(comment),
-        "csrf": escape(generate_csrf()) if csrf_enabled else "",
+        "csrf": escape(generate_csrf()) if csrf_field else "",
     }
     return "".join(values[part] if index % 2 else part for index, part in enumerate(parts))
 
@@ -149,7 +152,7 @@ MAX_COMPILED_PAGES = 2048
 
 
 def compiled_answer_page(
-    campaign_name: str, language: str, score: int | None, error: str | None, csrf_enabled: bool
+    campaign_name: str, language: str, score: int | None, error: str | None, csrf_field: str | None
 ) -> list[str]:
     """Return the survey page as [text, slot name, text, ...], rendered once per process for
     everything that is the same for many respondents (campaign, language, score, error).
@@ -158,14 +161,14 @@ def compiled_answer_page(
     compiled page is kept per app (tests make many apps) and rebuilt when templates may change.
     """
     app = current_app
-    key = (campaign_name, language, score, error, csrf_enabled)
+    key = (campaign_name, language, score, error, csrf_field)
     pages: dict[tuple[Any, ...], list[str]] = app.extensions.setdefault("survey_compiled_pages", {})
     parts = pages.get(key)
     if parts is None:
         html = render_template(
             "survey/answer.html", campaign_name=campaign_name, score=score, group=survey.score_group(score),
             error=error, token=f"{SLOT}token", comment=f"{SLOT}comment",
-            csrf_value=f"{SLOT}csrf" if csrf_enabled else None,
+            csrf_field=csrf_field, csrf_value=f"{SLOT}csrf",
         )
         parts = SLOT_PATTERN.split(html)
         if app.debug or app.jinja_env.auto_reload:
