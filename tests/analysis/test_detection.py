@@ -295,3 +295,26 @@ def test_a_promised_callback_that_never_came_is_other() -> None:
     result = analyze_comment("they promised to call me back within the hour. nobody ever did", language="en",
                              config=RULES_ONLY)
     assert result.categories == ("other",)
+
+
+def test_the_combiner_refuses_weights_trained_for_other_inputs() -> None:
+    from survey_app.analysis.detector import combiner_from_dict
+    from survey_app.analysis.errors import DataFileError
+
+    with pytest.raises(DataFileError):
+        combiner_from_dict({"features": ["rule:closed_location"], "labels": ["broken_promise"],
+                            "weights": [[1.0]], "intercepts": [0.0], "thresholds": [0.5]})
+
+
+def test_with_the_model_a_detractor_is_believed_sooner_than_a_promoter() -> None:
+    text = "de gratis dag stond er wel op maar ik moest toch alles betalen"
+    detractor = analyze_comment(text, score=1, language="nl", promised_items=[FREE_DAY])
+    promoter = analyze_comment(text, score=10, language="nl", promised_items=[FREE_DAY])
+    assert detractor.broken_promise
+    assert max((f.confidence for f in promoter.findings), default=0.0) < max(f.confidence for f in detractor.findings)
+
+
+def test_without_a_combiner_the_fixed_thresholds_still_decide() -> None:
+    result = analyze_comment("De kortingscode werkte niet", score=3, language="nl",
+                             config=DetectorConfig(use_combiner=False))
+    assert result.categories == ("offer_not_honoured",)
