@@ -6,6 +6,10 @@ second at start-up, for code the sentiment path never runs. The Pattern engine i
 the two packages. This module loads that file and builds the same two sentiment objects the
 packages build (same lexicon, negations, modifiers and tokenizer); a test checks that the
 scores equal those of `textblob`'s and `textblob_nl`'s PatternAnalyzer.
+
+Scoring goes through english_scorer() / dutch_scorer(): the same tokenizer with its per-chunk
+work memoized, and the same walk over the words with plain dict lookups. Pattern's own call
+costs several times more per sentence, mostly in overhead; the results are the same floats.
 """
 
 from __future__ import annotations
@@ -151,7 +155,7 @@ _CLOSERS_BASE = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")")
 
 
 def _split_sentences(tokens: list[str], eos: str, balanced_quotes: bool) -> list[list[str]]:
-    """The sentence step of engine.find_tokens, statement for statement."""
+    """Split tokens into sentences as engine.find_tokens does, statement for statement."""
     end_marks = frozenset((*_END_MARKS_BASE, eos))
     closers = frozenset((*_CLOSERS_BASE, eos))
     sentences: list[list[str]] = [[]]
