@@ -312,7 +312,8 @@ def main() -> int:
     # Weights below 0.05 change no decision measurably (5-fold CV) and only slow the first call.
     parser.add_argument("--prune", type=float, default=0.05)
     parser.add_argument("--cv-only", action="store_true")
-    parser.add_argument("--no-cv", action="store_true")
+    parser.add_argument("--no-cv", action="store_true",
+                        help="skip cross-validation; the combiner keeps the thresholds packaged last")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8],
                         help="model probability needed to add a finding")
     parser.add_argument("--detractor-thresholds", type=float, nargs="+", default=[0.5, 0.6, 0.7],
@@ -332,7 +333,11 @@ def main() -> int:
     if args.no_cv:
         folds = list(StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(rows, y[:, 0]))
         features, _models = out_of_fold_features(rows, signals, folds, args)
-        thresholds = (args.combiner_thresholds[0], args.category_thresholds[0])
+        # Without a cross-validation to choose them, keep the thresholds the last one chose.
+        previous = json.loads(COMBINER_OUTPUT.read_text(encoding="utf-8")).get("params", {}) \
+            if COMBINER_OUTPUT.exists() else {}
+        thresholds = (previous.get("threshold", args.combiner_thresholds[0]),
+                      previous.get("category_threshold", args.category_thresholds[0]))
     else:
         features, thresholds = cross_validate(rows, items, args, signals)
     if args.cv_only:
