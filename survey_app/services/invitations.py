@@ -204,11 +204,9 @@ class MailRow:
             .where(Invitation.id.in_(list(ids)))
             .order_by(Invitation.id)
         ).all()
-        blocked = suppressed_among(email_hash(row.email) for row in rows if row.email)
-        return [
-            cls(**row._asdict(), suppressed=bool(row.email) and email_hash(row.email) in blocked)
-            for row in rows
-        ]
+        hashes = {row.id: email_hash(row.email) for row in rows if row.email}
+        blocked = suppressed_among(hashes.values())
+        return [cls(**row._asdict(), suppressed=hashes.get(row.id) in blocked) for row in rows]
 
     @cached_property
     def locale(self) -> str:
@@ -531,9 +529,9 @@ class RenderAhead:
     """Render the next email while the current one is with the mail server.
 
     Rendering reads nothing and writes nothing, and a message's token hash is stored only when
-    its delivery starts (Ledger.started), so a message rendered ahead and then not sent
-    (the run stops, the customer opted out meanwhile) is simply dropped. A rendering error is
-    raised when the row's turn comes, as if it had been rendered then.
+    its delivery starts (Ledger.started), so a message rendered ahead and then not sent (the
+    run stops, or the row is blocked when its turn comes) is simply dropped. A rendering error
+    is raised when the row's turn comes, as if it had been rendered then.
     """
 
     def __init__(self, render: Callable[[MailRow, str], mail.OutgoingMessage]) -> None:
