@@ -311,13 +311,15 @@ def match_rules(
                 ]
                 if not found:
                     break
-                evidence.append(min(found, key=lambda i: abs(i - cue)))
+                # Ties go to the earlier word: `found` comes from sets, so without the second key
+                # the evidence span would depend on the process's hash seed.
+                evidence.append(min(found, key=lambda i: (abs(i - cue), i)))
             else:
                 positions = {cue, *evidence}
                 if rule.negated:
                     negators = [i for i in clauses[clause] if is_negator(tokens[i].lower, language) is not None]
                     if negators:
-                        positions.add(min(negators, key=lambda i: abs(i - cue)))
+                        positions.add(min(negators, key=lambda i: (abs(i - cue), i)))
                 hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
     return _resolve(hits)
 
