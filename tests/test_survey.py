@@ -309,3 +309,12 @@ def test_the_compiled_page_carries_each_respondents_own_token_comment_and_csrf_t
     assert f"/s/{second_token}?lang=nl" in pages[1]
     csrf_tokens = [re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1) for page in pages]
     assert csrf_tokens[0] != csrf_tokens[1]
+
+
+# Plain-HTTP cookies, so that the test client sends the session back.
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True, "BASE_URL": "http://localhost"}])
+def test_a_first_view_starts_a_session_and_later_views_do_not_rewrite_it(client, link):
+    first = client.get(f"/s/{link}?score=3")
+    assert "session=" in first.headers.get("Set-Cookie", "")  # the CSRF token needs one
+    again = client.get(f"/s/{link}?score=3")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
