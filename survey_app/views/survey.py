@@ -102,7 +102,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
     typed = form.comment.data or ""
     error = None
     try:
-        score: int | None = survey.parse_score(request.form.getlist("score"))
+        score = survey.parse_score(request.form.getlist("score"))
     except AnswerError:
         error = _("Please choose one score from 0 to 10.")
         score = None
