@@ -1,7 +1,7 @@
 """Background jobs: Celery tasks on workers when a broker is configured, plain calls otherwise.
 
     celery -A survey_app.jobs worker --loglevel=INFO      # the workers
-    celery -A survey_app.jobs beat                        # the periodic schedule (reminders)
+    celery -A survey_app.jobs beat                        # the periodic schedule (reminders, left-over sends, stale verdicts)
 
 The Celery app is built from the Flask app's configuration (BROKER_URL), and every task runs
 inside that Flask app's context. Without a broker, `dispatch` runs the same function in the
@@ -146,10 +146,20 @@ def analyze_answer_backlog() -> int:
     return analysed
 
 
+def analyze_stale_answers() -> dict[str, int]:
+    """Do what `survey-app analyze` does: analyse answers a lost job left, and recompute every
+    verdict older than its campaign's newest analysis (the survey page refreshes a verdict at
+    most every VERDICT_REFRESH_SECONDS, so a campaign's last answers are caught up here)."""
+    from survey_app.services import analysis
+
+    summary = analysis.analyze_responses()
+    return {"analysed": summary.analysed, "campaigns": summary.campaigns, "flagged": summary.flagged}
+
+
 JOBS: dict[str, Callable[..., Any]] = {
     f"{TASK_PREFIX}{job.__name__}": job
     for job in (send_invitation_batch, send_reminder_batch, schedule_reminders, schedule_pending_invitations,
-                analyze_response, analyze_answer_backlog)
+                analyze_response, analyze_answer_backlog, analyze_stale_answers)
 }
 
 
@@ -195,6 +205,7 @@ def celery_settings(config: dict[str, Any]) -> dict[str, Any]:
             "send-left-over-invitations": {
                 "task": f"{TASK_PREFIX}schedule_pending_invitations", "schedule": crontab(minute="*/15"),
             },
+            "refresh-stale-verdicts": {"task": f"{TASK_PREFIX}analyze_stale_answers", "schedule": crontab(minute="*/5")},
         },
     }
 

@@ -168,3 +168,24 @@ def test_with_no_refresh_interval_every_answer_refreshes_the_verdict(app, app_co
         db.session.commit()
         analyze_one(late.id)
     assert count(app, CampaignVerdict) == 2
+
+
+def test_the_scheduled_job_catches_up_a_verdict_the_survey_page_deferred(app):
+    """Under workers no cron runs `survey-app analyze`: Celery beat runs the same catch-up."""
+    from survey_app import jobs
+    from survey_app.services.analysis import analyze_one
+
+    scheduled = {entry["task"] for entry in jobs.celery_settings(app.config)["beat_schedule"].values()}
+    assert jobs.task_name(jobs.analyze_stale_answers) in scheduled
+    campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
+    app.test_cli_runner().invoke(args=["analyze"])
+    with app.app_context():
+        invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
+        late = factories.response(invitation, comment=CLOSED[5], score=1)
+        db.session.commit()
+        analyze_one(late.id)  # the verdict of a moment ago is still fresh: not recomputed
+        assert jobs.analyze_stale_answers() == {"analysed": 0, "campaigns": 1, "flagged": 1}
+        newest = db.session.execute(select(CampaignVerdict).order_by(CampaignVerdict.id.desc())).scalars().first()
+        assert newest.n_respondents == 6
+        # Nothing new since: the next scheduled run recomputes nothing.
+        assert jobs.analyze_stale_answers() == {"analysed": 0, "campaigns": 0, "flagged": 0}
