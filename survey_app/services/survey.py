@@ -101,9 +101,8 @@ def _link_lookup() -> Any:
     """Build the one query behind every survey request: token hash -> what the pages show.
 
     The link is the first email's token (invitations.token_hash) or a reminder's
-    (reminder_links.token_hash): the same two unique-index lookups as
-    tokens.linked_invitation_id, built once here with a bound parameter, because building that
-    statement per request cost more than running it.
+    (reminder_links.token_hash): two unique-index lookups in one union, built once here with a
+    bound parameter, because building that statement per request cost more than running it.
     """
     digest = bindparam("token_hash")
     first_email = invitations.alias("first_email")
