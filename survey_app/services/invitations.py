@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import socket
 import time
@@ -40,6 +39,7 @@ from survey_app.models import Campaign, Customer, Invitation, ReminderLink, Resp
 from survey_app.services.eligibility import EligibilityReport, eligibility_report, eligible_customers
 from survey_app.services.privacy import email_hash, suppressed_among
 from survey_app.services.tokens import hash_token, new_token
+from survey_app.slots import Slots
 
 log = logging.getLogger(__name__)
 
@@ -258,10 +258,9 @@ def default_subject() -> str:
     return _("A short question about our offer")
 
 
-# Stand-ins for what differs per recipient, rendered into an email's templates once per kind of
-# email and replaced per recipient in one pass. They hold a NUL, which no customer value keeps
-# (clean_header_text removes control characters), so no value can pose as one.
-SLOT = re.compile("\0(greeting|survey_url|unsubscribe_url)\0")
+# What differs per recipient: rendered into an email's templates as stand-ins once per kind of
+# email, and filled in per recipient in one pass.
+RECIPIENT_SLOTS = Slots("greeting", "survey_url", "unsubscribe_url")
 
 
 @dataclass(frozen=True)
@@ -272,16 +271,8 @@ class Skeleton:
     subject: str
     greeting: str
     greeting_named: str
-    text_parts: tuple[str, ...]  # literal text, slot name, literal text, ...
+    text_parts: tuple[str, ...]  # literal text, slot name, literal text, ... (Slots.split)
     html_parts: tuple[str, ...]
-
-    @staticmethod
-    def split(rendered: str) -> tuple[str, ...]:
-        return tuple(SLOT.split(rendered))
-
-    @staticmethod
-    def fill(parts: tuple[str, ...], values: dict[str, str]) -> str:
-        return "".join([values[part] if index % 2 else part for index, part in enumerate(parts)])
 
 
 class Renderer:
@@ -321,23 +312,23 @@ class Renderer:
             subject = mail.clean_header_text(row.subject) or default_subject()
             if reminder:
                 subject = _("Reminder: %(subject)s", subject=subject)
-        survey_url = "\0survey_url\0"
+        survey_url = RECIPIENT_SLOTS.stand_in("survey_url")
         context = {
             "language": row.locale,
             "subject": subject,
-            "texts": dict(texts, greeting="\0greeting\0"),
+            "texts": dict(texts, greeting=RECIPIENT_SLOTS.stand_in("greeting")),
             "reminder": reminder,
             "survey_url": survey_url,
             "score_links": [(score, f"{survey_url}?score={score}") for score in range(11)],
-            "unsubscribe_url": "\0unsubscribe_url\0",
+            "unsubscribe_url": RECIPIENT_SLOTS.stand_in("unsubscribe_url"),
             "privacy_url": f"{self.base_url}/privacy?lang={row.locale}",
         }
         return Skeleton(
             subject=subject,
             greeting=texts["greeting"],
             greeting_named=texts["greeting_named"],
-            text_parts=Skeleton.split(self.text.render(context)),
-            html_parts=Skeleton.split(self.html.render(context)),
+            text_parts=RECIPIENT_SLOTS.split(self.text.render(context)),
+            html_parts=RECIPIENT_SLOTS.split(self.html.render(context)),
         )
 
     def sender(self, configured: str | None) -> Address:
@@ -363,8 +354,8 @@ class Renderer:
             sender=sender,
             recipient=recipient,
             subject=skeleton.subject,
-            text=Skeleton.fill(skeleton.text_parts, values),
-            html=Skeleton.fill(skeleton.html_parts, {slot: str(escape(value)) for slot, value in values.items()}),
+            text=Slots.fill(skeleton.text_parts, values),
+            html=Slots.fill(skeleton.html_parts, {slot: str(escape(value)) for slot, value in values.items()}),
             message_id=mail.message_id_for(row.id, kind, sender.domain),
             unsubscribe_url=values["unsubscribe_url"],
             date=now,

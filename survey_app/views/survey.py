@@ -4,7 +4,6 @@ privacy statement. GET never stores an answer; only a POST does."""
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
@@ -18,6 +17,7 @@ from survey_app.extensions import csrf, limiter
 from survey_app.forms.survey import AnswerForm
 from survey_app.services import survey
 from survey_app.services.survey import AnswerError, LinkState, SurveyLink
+from survey_app.slots import Slots
 
 bp = Blueprint("survey", __name__)
 # The answer form checks its own CSRF token (AnswerForm is a FlaskForm), so a failed check can
@@ -137,23 +137,21 @@ def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, e
     # (get_locale) would parse the locale again on every request.
     parts = compiled_answer_page(link.campaign_name, g.locale, score, error, csrf_field)
     values = {
-        "token": escape(token),
-        "comment": escape(comment),
-        "csrf": escape(generate_csrf()) if csrf_field else "",
+        "token": str(escape(token)),
+        "comment": str(escape(comment)),
+        "csrf": str(escape(generate_csrf())) if csrf_field else "",
     }
-    return "".join(values[part] if index % 2 else part for index, part in enumerate(parts))
+    return Slots.fill(parts, values)
 
 
-# A marker made of letters and digits only: url_for and HTML escaping leave it as it is, so it
-# survives rendering wherever it stands. Random per process, so no campaign name can hold it.
-SLOT = f"slot{secrets.token_hex(8)}"
-SLOT_PATTERN = re.compile(f"{SLOT}(token|comment|csrf)")
+# What differs per respondent; everything else is rendered once (compiled_answer_page).
+RESPONDENT_SLOTS = Slots("token", "comment", "csrf")
 MAX_COMPILED_PAGES = 2048
 
 
 def compiled_answer_page(
     campaign_name: str, language: str, score: int | None, error: str | None, csrf_field: str | None
-) -> list[str]:
+) -> tuple[str, ...]:
     """Return the survey page as [text, slot name, text, ...], rendered once per process for
     everything that is the same for many respondents (campaign, language, score, error).
 
@@ -162,15 +160,15 @@ def compiled_answer_page(
     """
     app = current_app
     key = (campaign_name, language, score, error, csrf_field)
-    pages: dict[tuple[Any, ...], list[str]] = app.extensions.setdefault("survey_compiled_pages", {})
+    pages: dict[tuple[Any, ...], tuple[str, ...]] = app.extensions.setdefault("survey_compiled_pages", {})
     parts = pages.get(key)
     if parts is None:
         html = render_template(
             "survey/answer.html", campaign_name=campaign_name, score=score, group=survey.score_group(score),
-            error=error, token=f"{SLOT}token", comment=f"{SLOT}comment",
-            csrf_field=csrf_field, csrf_value=f"{SLOT}csrf",
+            error=error, token=RESPONDENT_SLOTS.stand_in("token"), comment=RESPONDENT_SLOTS.stand_in("comment"),
+            csrf_field=csrf_field, csrf_value=RESPONDENT_SLOTS.stand_in("csrf"),
         )
-        parts = SLOT_PATTERN.split(html)
+        parts = RESPONDENT_SLOTS.split(html)
         if app.debug or app.jinja_env.auto_reload:
             return parts
         if len(pages) >= MAX_COMPILED_PAGES:
