@@ -57,6 +57,8 @@ _UNIT_AFTER = frozenset(
     "weken weeks stuks pm am".split()
 )
 _NUMBER_RE = re.compile(r"^[€$£]?(\d+(?:[.,]\d{1,2})?)(?:,-)?$")
+_HAS_DIGIT = re.compile(r"\d").search
+_PRICE_KINDS = frozenset({"money", "word", "number"})
 
 
 COMBINER_FILE = "combiner.json"
@@ -336,7 +338,10 @@ _STOCK_NEGATORS = frozenset({"no", "none", "nowhere", "geen", "nergens", "zero"}
 def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     values = []
     for index, token in enumerate(tokens):
-        if token.kind not in ("money", "word", "number") or token.lower.endswith("%"):
+        if token.kind not in _PRICE_KINDS or token.lower.endswith("%"):
+            continue
+        # A price needs a digit: most words have none, and skipping them spares the regex.
+        if token.lower.isalpha() or not _HAS_DIGIT(token.lower):
             continue
         text = token.lower.replace(" ", "").replace("euro", "").replace("eur", "")
         match = _NUMBER_RE.match(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -83,6 +84,8 @@ class RuleSet:
     # Anywhere in a comment, these make a closure no broken promise: the customer's own mistake
     # ("my bad", "eigen fout"). A public holiday is no excuse on its own: unannounced, it broke one.
     excused: tuple[frozenset[str], ...] = ()
+    # The same for the portable rules only, for the pass over the other language's text.
+    portable_starters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -146,11 +149,15 @@ def load_rules(language: str) -> RuleSet:
     triggers = tuple(rule.cue for rule in rules)
     no_wildcard = frozenset(data.get("no_wildcard", ()))
     starters: dict[str, list[int]] = {}
+    portable_starters: dict[str, list[int]] = {}
     for number, rule in enumerate(rules):
         for pattern in rule.cue | {phrase[0] for phrase in rule.cue_phrases}:
             starters.setdefault(pattern, []).append(number)
+            if rule.portable:
+                portable_starters.setdefault(pattern, []).append(number)
     return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard,
-                   {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused)
+                   {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused,
+                   {pattern: tuple(numbers) for pattern, numbers in portable_starters.items()})
 
 
 @functools.lru_cache(maxsize=65536)
@@ -188,25 +195,6 @@ def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str
 _END_FOLLOWERS = frozenset({"in", "bij", "om", "toen", "dus", "en", "al", "at", "by", "so", "and"})
 
 
-def _phrase_positions(
-    phrase: tuple[str, ...], unit: Sequence[int], patterns: list[frozenset[str]],
-    tokens: Sequence[Token] | None = None,
-) -> list[int]:
-    at_end = phrase[-1] == "<end>"
-    words = phrase[:-1] if at_end else phrase
-    hits = []
-    for offset in range(len(unit) - len(words) + 1):
-        window = unit[offset:offset + len(words)]
-        if not all(word in patterns[i] for word, i in zip(words, window)):
-            continue
-        if at_end:
-            following = offset + len(words)
-            if following < len(unit) and tokens is not None and tokens[unit[following]].lower not in _END_FOLLOWERS:
-                continue
-        hits.append(window[0])
-    return hits
-
-
 def _followed_by(tokens: Sequence[Token], index: int, words: frozenset[str]) -> bool:
     return bool(words) and index + 1 < len(tokens) and tokens[index + 1].lower in words
 
@@ -233,32 +221,41 @@ def match_rules(
     geaccepteerd" is about an offer without knowing the code.
     """
     ruleset = load_rules(language)
-    patterns = token_patterns(tokens, language)
-    if extra:
-        patterns = [found | extra.get(i, frozenset()) for i, found in enumerate(patterns)]
-    # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules.
-    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number", "emoji")]
+    # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules. Only these tokens'
+    # patterns are ever looked at, so only theirs are computed.
+    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in _COUNTED_KINDS]
+    patterns: dict[int, frozenset[str]] = {}
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
-    clauses: dict[int, list[int]] = {}
-    sentence_sets: dict[int, set[str]] = {}
+    extra = extra or {}
     for i in words:
         token = tokens[i]
-        clauses.setdefault(token.clause, []).append(i)
-        sentence_sets.setdefault(token.sentence, set()).update(patterns[i])
-        for pattern in patterns[i]:
-            index.setdefault(pattern, []).append(i)
-    sentence_patterns = {key: frozenset(value) for key, value in sentence_sets.items()}
+        found = _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        if i in extra:
+            found = found | extra[i]
+        patterns[i] = found
+        for pattern in found:
+            if pattern in index:
+                index[pattern].append(i)
+            else:
+                index[pattern] = [i]
+    # Only rules that one of the comment's patterns can start are tried at all; most comments
+    # start none of the other language's portable rules, and then nothing else is built.
+    starters = ruleset.portable_starters if portable_only else ruleset.starters
+    candidates = sorted({number for pattern in index if pattern in starters for number in starters[pattern]})
+    if not candidates:
+        return []
     present = frozenset(index)
-    order = {i: k for k, i in enumerate(words)}
     excused = any(group <= present for group in ruleset.excused)
+    sentence_patterns = _SentencePatterns(tokens, words, patterns)
+    clauses: dict[int, list[int]] = {}
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
         at_end = phrase[-1] == "<end>"
         parts = phrase[:-1] if at_end else phrase
         starts = []
         for i in index.get(parts[0], ()):
-            k = order[i]
+            k = bisect_left(words, i)
             window = words[k:k + len(parts)]
             if len(window) < len(parts) or tokens[window[-1]].clause != tokens[i].clause:
                 continue
@@ -272,8 +269,6 @@ def match_rules(
         return starts
 
     hits: list[RuleHit] = []
-    # Only rules that one of the comment's patterns can start are tried at all.
-    candidates = sorted({number for pattern in present for number in ruleset.starters.get(pattern, ())})
     for number in candidates:
         rule, trigger = ruleset.rules[number], ruleset.triggers[number]
         if portable_only and not rule.portable:
@@ -281,7 +276,7 @@ def match_rules(
         if excused and rule.category == "closed_location":
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
-        cue_phrases = [p for p in rule.cue_phrases if all(w == "<end>" or w in present for w in p)]
+        cue_phrases = [p for p in rule.cue_phrases if _phrase_words(p) <= present] if rule.cue_phrases else ()
         singles = trigger & present
         if not (singles or cue_phrases):
             continue
@@ -304,7 +299,7 @@ def match_rules(
             for group_singles, group_phrases in zip(rule.context, rule.context_phrases, strict=True):
                 found = [i for pattern in group_singles & present for i in index[pattern]]
                 for phrase in group_phrases:
-                    if all(w == "<end>" or w in present for w in phrase):
+                    if _phrase_words(phrase) <= present:
                         found += phrase_starts(phrase)
                 found = [
                     i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
@@ -317,11 +312,54 @@ def match_rules(
             else:
                 positions = {cue, *evidence}
                 if rule.negated:
+                    if not clauses:
+                        for i in words:
+                            clauses.setdefault(tokens[i].clause, []).append(i)
                     negators = [i for i in clauses[clause] if is_negator(tokens[i].lower, language) is not None]
                     if negators:
                         positions.add(min(negators, key=lambda i: (abs(i - cue), i)))
                 hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
     return _resolve(hits)
+
+
+_COUNTED_KINDS = frozenset({"money", "number", "emoji"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrase_words(phrase: tuple[str, ...]) -> frozenset[str]:
+    """Return the words a phrase needs somewhere in the comment ("<end>" is no word)."""
+    return frozenset(word for word in phrase if word != "<end>")
+
+
+class _SentencePatterns:
+    """The patterns of each sentence's counted tokens, worked out for the sentences asked about.
+
+    Acts like the dict it replaces (`[sentence]` and `.get(sentence)`): most comments only ever
+    ask about the one or two sentences that hold a cue.
+    """
+
+    __slots__ = ("_tokens", "_words", "_patterns", "_known")
+
+    def __init__(self, tokens: Sequence[Token], words: list[int], patterns: Mapping[int, frozenset[str]]) -> None:
+        self._tokens = tokens
+        self._words = words
+        self._patterns = patterns
+        self._known: dict[int, frozenset[str] | None] = {}
+
+    def get(self, sentence: int) -> frozenset[str] | None:
+        """Return the sentence's patterns, or None when it has no counted tokens."""
+        known = self._known
+        if sentence not in known:
+            tokens, patterns = self._tokens, self._patterns
+            in_sentence = [patterns[i] for i in self._words if tokens[i].sentence == sentence]
+            known[sentence] = frozenset().union(*in_sentence) if in_sentence else None
+        return known[sentence]
+
+    def __getitem__(self, sentence: int) -> frozenset[str]:
+        found = self.get(sentence)
+        if found is None:
+            raise KeyError(sentence)
+        return found
 
 
 def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:
@@ -348,7 +386,7 @@ def _better(a: RuleHit, b: RuleHit) -> bool:
     return (a.rule.confidence, -width_a) > (b.rule.confidence, -width_b)
 
 
-def _announced(ruleset: RuleSet, sentence_patterns: dict[int, frozenset[str]], sentence: int) -> bool:
+def _announced(ruleset: RuleSet, sentence_patterns: _SentencePatterns, sentence: int) -> bool:
     """Tell whether this or the next sentence says the closure was announced or expected."""
     for key in (sentence, sentence + 1):
         present = sentence_patterns.get(key)
