@@ -91,6 +91,11 @@ class Combiner:
         logits += 1.0
         return np.reciprocal(logits, out=logits)
 
+    @functools.cached_property
+    def threshold_list(self) -> list[float]:
+        """The thresholds as plain floats, for comparing with one comment's probabilities."""
+        return self.thresholds.tolist()  # type: ignore[no-any-return]
+
 
 _MENTION_KINDS = ("location", "offer", "product", "price", "date", "other", "city")
 
@@ -279,18 +284,23 @@ def _combine(
     model: LinearTextModel | None,
 ) -> list[Candidate]:
     """Keep the categories the combiner accepts, with the rules' evidence where they have it."""
-    decided = combiner.probabilities(combiner_features(candidates, probabilities, score, mentions))
-    if decided[0] < combiner.thresholds[0] and float(decided[1:].max()) < combiner.sure:
+    # numpy for the 8 x 33 product, plain floats after it: indexing an array element by element
+    # costs more than the product.
+    features = combiner_features(candidates, probabilities, score, mentions)
+    decided: list[float] = combiner.probabilities(features).tolist()
+    thresholds = combiner.threshold_list
+    if decided[0] < thresholds[0] and max(decided[1:]) < combiner.sure:
         return []
-    chosen = [k for k in range(1, len(decided)) if decided[k] >= combiner.thresholds[k]]
+    chosen = [k for k in range(1, len(decided)) if decided[k] >= thresholds[k]]
     if not chosen:
-        chosen = [1 + int(np.argmax(decided[1:]))]
+        # The first of equals, as numpy's argmax.
+        chosen = [max(range(1, len(decided)), key=decided.__getitem__)]
     kept: list[Candidate] = []
     for k in chosen:
         category = combiner.labels[k]
         # The report's confidence is the "any broken promise" probability when that is the
         # surer of the two: the category was then picked as the most likely explanation.
-        confidence = round(float(min(max(decided[k], decided[0]) if len(chosen) == 1 else decided[k], 0.99)), 3)
+        confidence = round(min(max(decided[k], decided[0]) if len(chosen) == 1 else decided[k], 0.99), 3)
         from_rules = [c for c in candidates if c[0] == category]
         if from_rules:
             kept += [(category, confidence, positions, "rule") for _c, _conf, positions, _s in from_rules]

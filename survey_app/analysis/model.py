@@ -95,20 +95,44 @@ class _Vectorizer:
         assert self.token_pattern is not None
         low, high = self.ngram_range
         words = self.token_pattern.findall(text)
-        get = self.vocabulary.get
-        found = []
+        get = self._global_vocabulary.get
+        found: list[int] = []
         for n in range(low, high + 1):
             if n == 1:
-                terms = words
-            elif n == 2:
-                terms = [f"{a} {b}" for a, b in zip(words, words[1:])]
+                found += [index for index in map(get, words) if index is not None]
+                continue
+            # Only windows whose every word can stand at its place in some vocabulary n-gram
+            # are joined and looked up: most word pairs of a comment are in no vocabulary.
+            places = self._ngram_places.get(n)
+            if places is None:
+                continue
+            if n == 2:
+                first, second = places
+                terms = [f"{a} {b}" for a, b in zip(words, words[1:]) if a in first and b in second]
             else:
-                terms = [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
-            for term in terms:
-                index = get(term)
-                if index is not None:
-                    found.append(index + self.offset)
+                windows = [words[i:i + n] for i in range(len(words) - n + 1)]
+                terms = [
+                    " ".join(window) for window in windows
+                    if all(word in place for word, place in zip(window, places))
+                ]
+            found += [index for index in map(get, terms) if index is not None]
         return found
+
+    @functools.cached_property
+    def _global_vocabulary(self) -> dict[str, int]:
+        """Term -> global feature index (the vocabulary's own index plus this block's offset)."""
+        return {term: index + self.offset for term, index in self.vocabulary.items()}
+
+    @functools.cached_property
+    def _ngram_places(self) -> dict[int, tuple[frozenset[str], ...]]:
+        """For each n > 1, the words that occur at each place of the vocabulary's n-word terms."""
+        places: dict[int, list[set[str]]] = {}
+        for term in self.vocabulary:
+            words = term.split(" ")
+            if len(words) > 1:
+                for place, word in zip(places.setdefault(len(words), [set() for _ in words]), words):
+                    place.add(word)
+        return {n: tuple(frozenset(place) for place in sets) for n, sets in places.items()}
 
 
 @dataclass(frozen=True)
@@ -185,9 +209,12 @@ class LinearTextModel:
                                  dtype=np.intp, count=total)
             if not self.vectorizers[0].sublinear_tf:
                 return counts.astype(np.float64)
-            if max(max(block.values()) for block in blocks if block) < len(_SUBLINEAR):
+            try:
+                # The table covers the small counts of almost every term; take() raises on a
+                # larger one, which spares scanning every count for the largest first.
                 return _SUBLINEAR_ARRAY.take(counts)
-            return _term_frequencies(counts.tolist(), True)
+            except IndexError:
+                return _term_frequencies(counts.tolist(), True)
         # Blocks that weigh counts differently: look each block's vectorizer up by its indices.
         return np.concatenate([
             _term_frequencies(list(block.values()), self._vectorizer_of(next(iter(block))).sublinear_tf)
