@@ -143,3 +143,34 @@ def test_counts_beyond_the_precomputed_table_and_extreme_logits() -> None:
     data["intercepts"] = {"a": -1000.0, "b": 1000.0}
     extreme = model_from_dict(data).predict("", "nl")
     assert extreme == {"a": 0.0, "b": 1.0}
+
+
+def test_word_ngrams_of_every_length_are_found_and_only_in_order() -> None:
+    import math
+
+    # Word uni-, bi- and trigrams; the runtime skips windows whose words cannot form a term,
+    # which must find exactly the terms a plain scan of every window finds.
+    data = {
+        "labels": ["a"],
+        "vectorizers": [
+            {"analyzer": "word", "ngram_range": [1, 3], "sublinear_tf": True, "token_pattern": r"(?u)\b\w\w+\b",
+             "terms": ["code", "werkte niet", "code werkte niet", "niet code"], "idf": [1.0, 2.0, 3.0, 4.0]},
+        ],
+        "weights": {"a": [[0, 0.5], [1, 1.0], [2, 2.0], [3, -3.0]]},
+        "intercepts": {"a": 0.0},
+    }
+    model = model_from_dict(data)
+
+    def expected(counts: dict[int, int]) -> float:
+        idf, weight = [1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 2.0, -3.0]
+        values = {k: (1 + math.log(n)) * idf[k] for k, n in counts.items()}
+        norm = math.sqrt(sum(v * v for v in values.values()))
+        return 1 / (1 + math.exp(-sum(v / norm * weight[k] for k, v in values.items())))
+
+    cases = {
+        "de code werkte niet, de code werkte niet": {0: 2, 1: 2, 2: 2},
+        "niet code werkte": {0: 1, 3: 1},  # the trigram's words, out of order: no trigram
+        "werkte de code niet": {0: 1},
+    }
+    for text, counts in cases.items():
+        assert model.predict(text, "nl")["a"] == pytest.approx(expected(counts), abs=1e-12), text

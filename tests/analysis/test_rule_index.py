@@ -1,0 +1,118 @@
+"""The rule matcher only tries rules a comment's words can start: that index must never lose a hit.
+
+The reference here is the same matcher with the index switched off (every rule tried on every
+comment), run on texts built from the rule files themselves, so the check follows the rules as
+they are edited and retrained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+
+import pytest
+
+from survey_app.analysis import rules
+from survey_app.analysis.language import detect_language
+from survey_app.analysis.rules import RuleSet, load_rules, match_rules
+from survey_app.analysis.text import normalize, tokenize
+
+LANGUAGES = ("nl", "en")
+
+
+class _EveryRule(Mapping[str, tuple[int, ...]]):
+    """A starter index under which every pattern starts every rule: no rule is ever skipped."""
+
+    def __init__(self, count: int) -> None:
+        self._all = tuple(range(count))
+
+    def __getitem__(self, pattern: str) -> tuple[int, ...]:
+        return self._all
+
+    def __contains__(self, pattern: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _unindexed(ruleset: RuleSet) -> RuleSet:
+    everything = _EveryRule(len(ruleset.rules))
+    return dataclasses.replace(ruleset, starters=everything, portable_starters=everything)
+
+
+def _rule_texts(language: str) -> list[str]:
+    """Texts that should set off each rule: its cues, next to a word of each context group."""
+    texts = []
+    for rule in load_rules(language).rules:
+        context = [sorted(group)[0] for group in rule.context if group and not sorted(group)[0].startswith("<")]
+        negator = "niet" if language == "nl" else "not"
+        for cue in [*sorted(rule.cue), *(" ".join(w for w in p if w != "<end>") for p in rule.cue_phrases)]:
+            words = [*context, negator if rule.negated else "", cue.strip("*")]
+            texts.append(" ".join(w for w in words if w))
+    return texts
+
+
+def _hits(tokens, language, portable_only=False, extra=None):  # type: ignore[no-untyped-def]
+    return [(hit.rule.id, hit.positions, hit.cue_position)
+            for hit in match_rules(tokens, language, portable_only=portable_only, extra=extra)]
+
+
+@pytest.fixture(scope="module")
+def comments() -> list[tuple[str, object]]:
+    texts = [
+        *_rule_texts("nl"), *_rule_texts("en"),
+        "De vestiging in Utrecht CS was gewoon dicht, niemand te bekennen",
+        "SM700 out of stock op de dag van de launch",
+        "Went to FitLife Delft on saturday morning, doors locked and lights off.",
+        "de winkel was niet open. Eigen fout, ik was te laat",
+        "Kortingscode werkte niet bij het afrekenen 🙄",
+    ]
+    found = []
+    for text in texts:
+        normalized = normalize(text)
+        found.append((text, tokenize(normalized, detect_language(normalized.text))))
+    return found
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_starter_index_never_drops_a_hit(language: str, comments, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    indexed = [(_hits(tokens, language), _hits(tokens, language, portable_only=True),
+                _hits(tokens, language, extra={0: frozenset({"<location>"}), 1: frozenset({"<offer>"})}))
+               for _text, tokens in comments]
+    assert any(own for own, _portable, _marked in indexed), "the texts set off no rule at all"
+    reference = _unindexed(load_rules(language))
+    monkeypatch.setattr(rules, "load_rules", lambda _language: reference)
+    for (text, tokens), (own, portable, marked) in zip(comments, indexed, strict=True):
+        assert _hits(tokens, language) == own, text
+        assert _hits(tokens, language, portable_only=True) == portable, text
+        assert _hits(tokens, language, extra={0: frozenset({"<location>"}), 1: frozenset({"<offer>"})}) == marked, text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_rule_can_be_started_by_one_of_its_cues(language: str) -> None:
+    ruleset = load_rules(language)
+    for number, rule in enumerate(ruleset.rules):
+        starts = set(rule.cue) | {phrase[0] for phrase in rule.cue_phrases}
+        assert any(number in ruleset.starters.get(pattern, ()) for pattern in starts), rule.id
+        in_portable = any(number in ruleset.portable_starters.get(pattern, ()) for pattern in starts)
+        assert in_portable == rule.portable, rule.id
+
+
+def test_a_rule_fires_when_its_cue_is_present_and_not_otherwise() -> None:
+    closed = tokenize(normalize("De vestiging was dicht"), "nl")
+    assert "nl.closed.dicht" in {hit.rule.id for hit in match_rules(closed, "nl")}
+    happy = tokenize(normalize("Prima geholpen, alles ging soepel"), "nl")
+    assert match_rules(happy, "nl") == []
+
+
+def test_a_portable_rule_fires_on_the_other_languages_text() -> None:
+    tokens = tokenize(normalize("De airfryer was out of stock op de dag van de folder"), "nl")
+    portable = match_rules(tokens, "en", portable_only=True)
+    assert portable and all(hit.rule.portable for hit in portable)
+    assert {hit.category for hit in portable} == {"out_of_stock"}
+    # A Dutch comment with no English cue at all starts no portable English rule.
+    assert match_rules(tokenize(normalize("De vestiging was dicht"), "nl"), "en", portable_only=True) == []
