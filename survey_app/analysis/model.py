@@ -27,6 +27,7 @@ _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 def _term_frequencies(counts: list[int], sublinear: bool) -> np.ndarray:
@@ -49,6 +50,8 @@ class _Vectorizer:
     offset: int
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _chunk_cache: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
@@ -60,16 +63,21 @@ class _Vectorizer:
         values /= math.sqrt(float(values @ values))
         return indices, values
 
-    def term_counts(self, lowered: str) -> Counter[int]:
-        """Count the in-vocabulary terms of lowercased text, by global feature index."""
+    def term_counts(self, lowered: str, chunks: Sequence[str] | None = None) -> Counter[int]:
+        """Count the in-vocabulary terms of lowercased text, by global feature index.
+
+        `chunks` is lowered.split() when the caller has it already (one split for every block).
+        """
+        if chunks is None:
+            chunks = lowered.split()
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # are cached: customers use the same few hundred words over and over.
             cache = self._cache
             ngrams = self._word_ngrams
-            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in lowered.split()]
+            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks]
             return Counter(itertools.chain.from_iterable(found))
-        return Counter(self._word_terms(lowered))
+        return Counter(self._word_terms(lowered, chunks))
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -77,7 +85,7 @@ class _Vectorizer:
             # Same as scikit-learn's char_wb: n-grams of the space-padded word.
             low, high = self.ngram_range
             padded = f" {word} "
-            vocabulary = self.vocabulary
+            vocabulary = self._global_vocabulary
             found = []
             for n in range(low, high + 1):
                 if len(padded) < n:
@@ -85,22 +93,28 @@ class _Vectorizer:
                 for i in range(len(padded) - n + 1):
                     index = vocabulary.get(padded[i:i + n])
                     if index is not None:
-                        found.append(index + self.offset)
+                        found.append(index)
             cached = tuple(found)
             if len(self._cache) < 200_000:
                 self._cache[word] = cached
         return cached
 
-    def _word_terms(self, text: str) -> list[int]:
+    def _word_terms(self, text: str, chunks: Sequence[str]) -> list[int]:
         assert self.token_pattern is not None
         low, high = self.ngram_range
-        words = self.token_pattern.findall(text)
         get = self._global_vocabulary.get
-        found: list[int] = []
-        for n in range(low, high + 1):
-            if n == 1:
-                found += [index for index in map(get, words) if index is not None]
-                continue
+        if self._words_within_chunks:
+            # Each whitespace-separated chunk's words and their unigram indices, cached like
+            # the character n-grams: the same words come back comment after comment.
+            cache = self._chunk_cache
+            entries = [entry if (entry := cache.get(chunk)) is not None else self._chunk_words(chunk)
+                       for chunk in chunks]
+            words = list(itertools.chain.from_iterable(entry[0] for entry in entries))
+            found = list(itertools.chain.from_iterable(entry[1] for entry in entries)) if low == 1 else []
+        else:
+            words = self.token_pattern.findall(text)
+            found = [index for index in map(get, words) if index is not None] if low == 1 else []
+        for n in range(max(low, 2), high + 1):
             # Only windows whose every word can stand at its place in some vocabulary n-gram
             # are joined and looked up: most word pairs of a comment are in no vocabulary.
             places = self._ngram_places.get(n)
@@ -118,10 +132,30 @@ class _Vectorizer:
             found += [index for index in map(get, terms) if index is not None]
         return found
 
+    def _chunk_words(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        assert self.token_pattern is not None
+        words = tuple(self.token_pattern.findall(chunk))
+        entry = (words, tuple(index for index in map(self._global_vocabulary.get, words) if index is not None))
+        if len(self._chunk_cache) < 200_000:
+            self._chunk_cache[chunk] = entry
+        return entry
+
+    @functools.cached_property
+    def _words_within_chunks(self) -> bool:
+        """Whether the token pattern is scikit-learn's default, whose words never span or touch
+        whitespace: then the words of a text are those of its whitespace-separated chunks."""
+        return self.token_pattern is not None and self.token_pattern.pattern == _DEFAULT_TOKEN_PATTERN
+
     @functools.cached_property
     def _global_vocabulary(self) -> dict[str, int]:
-        """Term -> global feature index (the vocabulary's own index plus this block's offset)."""
-        return {term: index + self.offset for term, index in self.vocabulary.items()}
+        """Term -> global feature index (the vocabulary's own index plus this block's offset).
+
+        Every cached n-gram list refers to these same int objects, made in one go: counting a
+        comment's few hundred n-grams then reads a compact table instead of ints scattered
+        over the heap, which in the full pipeline (caches cold) costs more than the arithmetic.
+        """
+        ids = list(range(self.offset, self.offset + len(self.vocabulary)))
+        return {term: ids[index] for term, index in self.vocabulary.items()}
 
     @functools.cached_property
     def _ngram_places(self) -> dict[int, tuple[frozenset[str], ...]]:
@@ -150,7 +184,8 @@ class LinearTextModel:
         if self.language_prefix:
             text = f"{language} {text}"
         lowered = text.lower()
-        blocks = [vectorizer.term_counts(lowered) for vectorizer in self.vectorizers]
+        chunks = lowered.split()
+        blocks = [vectorizer.term_counts(lowered, chunks) for vectorizer in self.vectorizers]
         total = sum(map(len, blocks))
         if not total:
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
