@@ -166,14 +166,20 @@ def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     found = {form for form in (lower, lemma) if form in ruleset.exact}
     if lower in ruleset.no_wildcard or lemma in ruleset.no_wildcard:
         return frozenset(found)
-    for suffix in ruleset.suffixes:
-        for form in (lemma, lower):
-            stem = form.rstrip("s") if form.endswith("s") else form
-            if len(form) > len(suffix) and (form.endswith(suffix) or stem.endswith(suffix)):
-                found.add("*" + suffix)
-    for prefix in ruleset.prefixes:
-        if lower.startswith(prefix) or lemma.startswith(prefix):
-            found.add(prefix + "*")
+    suffixes, prefixes = ruleset.suffixes, ruleset.prefixes
+    stems = [form.rstrip("s") if form.endswith("s") else form for form in (lemma, lower)]
+    # One endswith/startswith over all wildcards first: most words (and every number) match
+    # none, and are then spared the loops that name which ones match.
+    if any(form.endswith(suffixes) for form in (lemma, lower, *stems)):
+        for suffix in suffixes:
+            for form in (lemma, lower):
+                stem = form.rstrip("s") if form.endswith("s") else form
+                if len(form) > len(suffix) and (form.endswith(suffix) or stem.endswith(suffix)):
+                    found.add("*" + suffix)
+    if lower.startswith(prefixes) or lemma.startswith(prefixes):
+        for prefix in prefixes:
+            if lower.startswith(prefix) or lemma.startswith(prefix):
+                found.add(prefix + "*")
     if not found and len(lower) >= 5 and lower.isalpha():
         # Typos ("geslote", "vestigng", "uitverkogt"): closest cue word, same first letter.
         match = process.extractOne(lower, ruleset.fuzzy_words, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF)
