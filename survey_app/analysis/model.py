@@ -85,7 +85,10 @@ class _Vectorizer:
             # Same as scikit-learn's char_wb: n-grams of the space-padded word.
             low, high = self.ngram_range
             padded = f" {word} "
-            vocabulary = self._global_vocabulary
+            vocabulary = self.vocabulary
+            # New int objects, made one after the other: a word's indices then sit side by side
+            # in memory, which counting them (comment after comment) reads faster than ints
+            # shared from one big table.
             found = []
             for n in range(low, high + 1):
                 if len(padded) < n:
@@ -93,7 +96,7 @@ class _Vectorizer:
                 for i in range(len(padded) - n + 1):
                     index = vocabulary.get(padded[i:i + n])
                     if index is not None:
-                        found.append(index)
+                        found.append(index + self.offset)
             cached = tuple(found)
             if len(self._cache) < 200_000:
                 self._cache[word] = cached
@@ -148,14 +151,8 @@ class _Vectorizer:
 
     @functools.cached_property
     def _global_vocabulary(self) -> dict[str, int]:
-        """Term -> global feature index (the vocabulary's own index plus this block's offset).
-
-        Every cached n-gram list refers to these same int objects, made in one go: counting a
-        comment's few hundred n-grams then reads a compact table instead of ints scattered
-        over the heap, which in the full pipeline (caches cold) costs more than the arithmetic.
-        """
-        ids = list(range(self.offset, self.offset + len(self.vocabulary)))
-        return {term: ids[index] for term, index in self.vocabulary.items()}
+        """Term -> global feature index (the vocabulary's own index plus this block's offset)."""
+        return {term: index + self.offset for term, index in self.vocabulary.items()}
 
     @functools.cached_property
     def _ngram_places(self) -> dict[int, tuple[frozenset[str], ...]]:
