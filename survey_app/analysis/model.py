@@ -27,7 +27,6 @@ _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
-_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 def _term_frequencies(counts: list[int], sublinear: bool) -> np.ndarray:
@@ -50,8 +49,6 @@ class _Vectorizer:
     offset: int
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
-    _chunk_cache: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = field(
-        default_factory=dict, compare=False, repr=False)
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
@@ -63,21 +60,16 @@ class _Vectorizer:
         values /= math.sqrt(float(values @ values))
         return indices, values
 
-    def term_counts(self, lowered: str, chunks: Sequence[str] | None = None) -> Counter[int]:
-        """Count the in-vocabulary terms of lowercased text, by global feature index.
-
-        `chunks` is lowered.split() when the caller has it already (one split for every block).
-        """
-        if chunks is None:
-            chunks = lowered.split()
+    def term_counts(self, lowered: str) -> Counter[int]:
+        """Count the in-vocabulary terms of lowercased text, by global feature index."""
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # are cached: customers use the same few hundred words over and over.
             cache = self._cache
             ngrams = self._word_ngrams
-            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks]
+            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in lowered.split()]
             return Counter(itertools.chain.from_iterable(found))
-        return Counter(self._word_terms(lowered, chunks))
+        return Counter(self._word_terms(lowered))
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -102,21 +94,12 @@ class _Vectorizer:
                 self._cache[word] = cached
         return cached
 
-    def _word_terms(self, text: str, chunks: Sequence[str]) -> list[int]:
+    def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
         low, high = self.ngram_range
+        words = self.token_pattern.findall(text)
         get = self._global_vocabulary.get
-        if self._words_within_chunks:
-            # Each whitespace-separated chunk's words and their unigram indices, cached like
-            # the character n-grams: the same words come back comment after comment.
-            cache = self._chunk_cache
-            entries = [entry if (entry := cache.get(chunk)) is not None else self._chunk_words(chunk)
-                       for chunk in chunks]
-            words = list(itertools.chain.from_iterable(entry[0] for entry in entries))
-            found = list(itertools.chain.from_iterable(entry[1] for entry in entries)) if low == 1 else []
-        else:
-            words = self.token_pattern.findall(text)
-            found = [index for index in map(get, words) if index is not None] if low == 1 else []
+        found = [index for index in map(get, words) if index is not None] if low == 1 else []
         for n in range(max(low, 2), high + 1):
             # Only windows whose every word can stand at its place in some vocabulary n-gram
             # are joined and looked up: most word pairs of a comment are in no vocabulary.
@@ -134,20 +117,6 @@ class _Vectorizer:
                 ]
             found += [index for index in map(get, terms) if index is not None]
         return found
-
-    def _chunk_words(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-        assert self.token_pattern is not None
-        words = tuple(self.token_pattern.findall(chunk))
-        entry = (words, tuple(index for index in map(self._global_vocabulary.get, words) if index is not None))
-        if len(self._chunk_cache) < 200_000:
-            self._chunk_cache[chunk] = entry
-        return entry
-
-    @functools.cached_property
-    def _words_within_chunks(self) -> bool:
-        """Whether the token pattern is scikit-learn's default, whose words never span or touch
-        whitespace: then the words of a text are those of its whitespace-separated chunks."""
-        return self.token_pattern is not None and self.token_pattern.pattern == _DEFAULT_TOKEN_PATTERN
 
     @functools.cached_property
     def _global_vocabulary(self) -> dict[str, int]:
@@ -181,8 +150,7 @@ class LinearTextModel:
         if self.language_prefix:
             text = f"{language} {text}"
         lowered = text.lower()
-        chunks = lowered.split()
-        blocks = [vectorizer.term_counts(lowered, chunks) for vectorizer in self.vectorizers]
+        blocks = [vectorizer.term_counts(lowered) for vectorizer in self.vectorizers]
         total = sum(map(len, blocks))
         if not total:
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
