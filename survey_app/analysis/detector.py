@@ -233,9 +233,6 @@ def rule_candidates(
     config: DetectorConfig = DEFAULT_CONFIG,
 ) -> list[Candidate]:
     """Return what the rules find: (category, confidence, evidence positions, "rule")."""
-    item_text = " ".join(
-        text.lower() for item in items for text in (item.label, *item.aliases)
-    )
     # Customers mix languages ("SM700 out of stock op de dag van de launch"): the other
     # language's rules run too, on the same tokens.
     other = "en" if language == "nl" else "nl"
@@ -244,11 +241,12 @@ def rule_candidates(
         if matched.mention.item is not None:
             for index in range(matched.first, matched.last + 1):
                 marks[index] = marks.get(index, frozenset()) | {f"<{matched.mention.item.kind}>"}
-    hits = [
-        hit for hit in [*match_rules(tokens, language, extra=marks),
-                        *match_rules(tokens, other, portable_only=True, extra=marks)]
-        if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)
-    ]
+    hits = [*match_rules(tokens, language, extra=marks), *match_rules(tokens, other, portable_only=True, extra=marks)]
+    if any(hit.rule.requires_item_text for hit in hits):
+        # Only then the items' own words are needed (few rules ask, few comments set them off).
+        item_text = " ".join(text.lower() for item in items for text in (item.label, *item.aliases))
+        hits = [hit for hit in hits
+                if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)]
     if any(not hit.rule.fallback for hit in hits):
         hits = [hit for hit in hits if not hit.rule.fallback]
     if all(hit.rule.needs_other_finding for hit in hits):

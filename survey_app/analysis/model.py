@@ -167,8 +167,13 @@ class LinearTextModel:
                 segment /= math.sqrt(float(segment @ segment))
                 start += len(block)
         logits = (values @ rows[:, :-1]).tolist()
-        return {label: _sigmoid(intercept + logit)
-                for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
+        try:
+            # _sigmoid's arithmetic inline: eight Python calls cost more than the arithmetic.
+            return {label: 1.0 / (1.0 + math.exp(-(intercept + logit)))
+                    for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
+        except OverflowError:
+            return {label: _sigmoid(intercept + logit)
+                    for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
 
     def predict_many(self, texts: Sequence[str], language: str) -> list[dict[str, float]]:
         """Return a probability per label for each text, scoring them all in one pass."""

@@ -174,3 +174,10 @@ def test_word_ngrams_of_every_length_are_found_and_only_in_order() -> None:
     }
     for text, counts in cases.items():
         assert model.predict(text, "nl")["a"] == pytest.approx(expected(counts), abs=1e-12), text
+
+
+def test_extreme_logits_of_a_text_with_terms_give_zero_and_one() -> None:
+    data = _small_model(True)
+    data["intercepts"] = {"a": -1000.0, "b": 1000.0}
+    # math.exp overflows on the first label: the probabilities are still 0 and 1, as numpy gives.
+    assert model_from_dict(data).predict("de code", "nl") == {"a": 0.0, "b": 1.0}
