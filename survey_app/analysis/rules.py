@@ -9,8 +9,8 @@ must co-occur, and veto groups (idioms, announced closures). Patterns are lemmas
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
 from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
