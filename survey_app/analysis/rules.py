@@ -86,6 +86,12 @@ class RuleSet:
     excused: tuple[frozenset[str], ...] = ()
     # The same for the portable rules only, for the pass over the other language's text.
     portable_starters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    # For each rule, every word of its `unless` groups: a sentence with none of them cannot
+    # veto the rule, and most sentences are settled by this one test instead of one per group.
+    # None where a group is empty (an empty group vetoes everything, so each group is checked).
+    unless_words: tuple[frozenset[str] | None, ...] = ()
+    # The same for the `announced` groups (None: check each group).
+    announced_words: frozenset[str] | None = None
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -157,7 +163,15 @@ def load_rules(language: str) -> RuleSet:
                 portable_starters.setdefault(pattern, []).append(number)
     return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard,
                    {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused,
-                   {pattern: tuple(numbers) for pattern, numbers in portable_starters.items()})
+                   {pattern: tuple(numbers) for pattern, numbers in portable_starters.items()},
+                   tuple(_words_of(rule.unless) for rule in rules), _words_of(announced))
+
+
+def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
+    """Return every word of the groups, or None when one group is empty (it is always a subset)."""
+    if any(not group for group in groups):
+        return None
+    return frozenset().union(*groups)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -275,6 +289,7 @@ def match_rules(
         return starts
 
     hits: list[RuleHit] = []
+    unless_words = ruleset.unless_words
     for number in candidates:
         rule, trigger = ruleset.rules[number], ruleset.triggers[number]
         if portable_only and not rule.portable:
@@ -297,7 +312,9 @@ def match_rules(
             cue = cue_positions[0]
             sentence = tokens[cue].sentence
             in_sentence = sentence_patterns[sentence]
-            if any(group <= in_sentence for group in rule.unless):
+            could_veto = unless_words[number] if unless_words else None
+            if ((could_veto is None or not could_veto.isdisjoint(in_sentence))
+                    and any(group <= in_sentence for group in rule.unless)):
                 continue
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
@@ -394,8 +411,10 @@ def _better(a: RuleHit, b: RuleHit) -> bool:
 
 def _announced(ruleset: RuleSet, sentence_patterns: _SentencePatterns, sentence: int) -> bool:
     """Tell whether this or the next sentence says the closure was announced or expected."""
+    could_announce = ruleset.announced_words
     for key in (sentence, sentence + 1):
         present = sentence_patterns.get(key)
-        if present and any(group <= present for group in ruleset.announced):
+        if (present and (could_announce is None or not could_announce.isdisjoint(present))
+                and any(group <= present for group in ruleset.announced)):
             return True
     return False

@@ -116,3 +116,20 @@ def test_a_portable_rule_fires_on_the_other_languages_text() -> None:
     assert {hit.category for hit in portable} == {"out_of_stock"}
     # A Dutch comment with no English cue at all starts no portable English rule.
     assert match_rules(tokenize(normalize("De vestiging was dicht"), "nl"), "en", portable_only=True) == []
+
+
+def test_unless_groups_still_veto_after_the_one_word_test(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def ids(text: str) -> set[str]:
+        return {hit.rule.id for hit in match_rules(tokenize(normalize(text), "nl"), "nl")}
+
+    assert "nl.closed.dicht" in ids("De winkel is gesloten")
+    assert "nl.closed.dicht" not in ids("De deal is gesloten")  # "deal" is one of its unless groups
+    # An empty unless group is a subset of every sentence: it vetoes the rule everywhere.
+    ruleset = load_rules("nl")
+    number = next(k for k, rule in enumerate(ruleset.rules) if rule.id == "nl.closed.dicht")
+    changed = list(ruleset.rules)
+    changed[number] = dataclasses.replace(changed[number], unless=(*changed[number].unless, frozenset()))
+    patched = dataclasses.replace(ruleset, rules=tuple(changed),
+                                  unless_words=tuple(rules._words_of(rule.unless) for rule in changed))
+    monkeypatch.setattr(rules, "load_rules", lambda _language: patched)
+    assert "nl.closed.dicht" not in ids("De winkel is gesloten")
