@@ -275,16 +275,16 @@ def dutch_sentiment() -> Any:
 @functools.cache
 def english_scorer() -> Any:
     """Return a function text -> (polarity, subjectivity) equal to english_sentiment()(text)."""
-    return _scorer(english_sentiment(), _engine(), synset_ids=False)
+    return _scorer(english_sentiment(), _engine())
 
 
 @functools.cache
 def dutch_scorer() -> Any:
     """Return a function text -> (polarity, subjectivity) equal to dutch_sentiment()(text)."""
-    return _scorer(dutch_sentiment(), _dutch_modules()[0], synset_ids=True)
+    return _scorer(dutch_sentiment(), _dutch_modules()[0])
 
 
-def _scorer(sentiment: Any, engine: ModuleType, *, synset_ids: bool) -> Any:
+def _scorer(sentiment: Any, engine: ModuleType) -> Any:
     """Return Sentiment.__call__ for one string, without its per-word overhead.
 
     Pattern's lexicon is a lazily loaded dict whose every lookup goes through a Python-level
@@ -301,7 +301,6 @@ def _scorer(sentiment: Any, engine: ModuleType, *, synset_ids: bool) -> Any:
     is_modifier = sentiment.modifier
     tokenizer = sentiment.tokenizer
     punctuation = engine.PUNCTUATION
-    synset_re = engine.RE_SYNSET
     emoticons: dict[str, float] = {}
     for (_kind, polarity), faces in engine.EMOTICONS.items():
         for face in faces:
@@ -316,9 +315,9 @@ def _scorer(sentiment: Any, engine: ModuleType, *, synset_ids: bool) -> Any:
         return polarity, subjectivity, intensity, any(tag in entry for tag in modifiers)
 
     def score(text: str) -> tuple[float, float]:
-        if synset_ids and synset_re.match(text):
-            # textblob-nl reads such a string as a synset id (and fails): keep its behaviour.
-            return tuple(sentiment(text))  # type: ignore[return-value]
+        # textblob-nl reads a whole text shaped like a Cornetto synset id ("a-123", "c_267") as
+        # an id and raises AttributeError; a customer who types a product code as their whole
+        # answer wrote words, so it is scored as words here, as English Pattern does.
         # Each assessment: [polarity, subjectivity, intensity, negated]; the words themselves
         # and their labels do not change the scores.
         found: list[list[Any]] = []

@@ -86,8 +86,10 @@ def test_fast_tokenizer_and_scorer_equal_pattern_on_tricky_text(language: str) -
     for text in TRICKY:
         assert sentiment.tokenizer(text) == _pattern_find_tokens(language, engine, text), text
         if language == "nl" and engine.RE_SYNSET.match(text):
-            with pytest.raises(AttributeError):  # textblob-nl reads it as a synset id, and fails
-                scorer(text)
+            # textblob-nl reads such a text as a synset id and raises; ours scores its words.
+            with pytest.raises(AttributeError):
+                engine.Sentiment.__call__(sentiment, text)
+            assert scorer(text) == (0.0, 0.0), text
             continue
         assert scorer(text) == tuple(engine.Sentiment.__call__(sentiment, text)), text
 
@@ -139,3 +141,11 @@ def test_pattern_token_pattern_splits_like_str_split_on_every_code_point() -> No
         assert engine.TOKEN.pattern == r"(\S+)\s"
         sample = "a\u00a0b\tc\u2028d\x1ce  f\u3000g"
         assert engine.TOKEN.findall(sample + " ") == sample.split()
+
+
+@pytest.mark.parametrize("text", ["a-123", "c_267", "n-1", "v_20"])
+def test_a_comment_shaped_like_a_synset_id_is_analysed_not_raised(text: str) -> None:
+    from survey_app.analysis import analyze_comment
+
+    result = analyze_comment(text, score=3, language="nl")
+    assert result.findings == ()
