@@ -8,20 +8,20 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from survey_app.extensions import csrf, limiter
-from survey_app.forms.survey import AnswerForm
+from survey_app.forms.survey import AnswerForm, link_csrf_token
 from survey_app.services import survey
 from survey_app.services.survey import AnswerError, LinkState, SurveyLink
 from survey_app.slots import Slots
 
 bp = Blueprint("survey", __name__)
-# The answer form checks its own CSRF token (AnswerForm is a FlaskForm), so a failed check can
-# re-render the page with the typed text kept, instead of the global handler's bare 400 page.
+# The answer form checks its own CSRF token, bound to the survey link rather than to a session
+# (forms/survey.py says why), so a failed check can re-render the page with the typed text kept,
+# instead of the global handler's bare 400 page; and a survey page needs no session cookie.
 csrf.exempt(bp)
 
 # Every request that looks a token up counts against its client address (request.remote_addr,
@@ -98,7 +98,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
                 score = None
         return answer_page(token, link, score, link.comment)
 
-    form = AnswerForm()
+    form = AnswerForm(meta={"csrf_context": token})
     typed = form.comment.data or ""
     error = None
     try:
@@ -107,7 +107,8 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         error = _("Please choose one score from 0 to 10.")
         score = None
     if error is None and not form.validate_on_submit():
-        # Most often a session that ended while the page stayed open: keep the text, ask again.
+        # A missing, forged or other link's CSRF value (or a page from before SECRET_KEY changed):
+        # keep the text and ask again; the page re-rendered below carries this link's value.
         error = _("Your answer was not saved yet. Please press the button once more.")
     if error is None:
         try:
@@ -139,7 +140,7 @@ def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, e
     values = {
         "token": str(escape(token)),
         "comment": str(escape(comment)),
-        "csrf": str(escape(generate_csrf())) if csrf_field else "",
+        "csrf": str(escape(link_csrf_token(token))) if csrf_field else "",
     }
     return Slots.fill(parts, values)
 
