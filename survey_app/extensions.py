@@ -31,4 +31,5 @@ login_manager = LoginManager()
 babel = Babel()
 # The client address comes from request.remote_addr, which ProxyFix sets from X-Forwarded-For
 # only for the configured number of trusted proxies (PROXY_FIX_X_FOR), so clients cannot spoof it.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+client_address = get_remote_address
+limiter = Limiter(key_func=client_address, default_limits=[])

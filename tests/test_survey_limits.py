@@ -74,6 +74,18 @@ def test_good_links_do_not_spend_the_guessing_budget(app, client, link):
 
 
 @pytest.mark.parametrize("app_config", [SMALL_LIMITS])
+def test_a_bad_link_on_the_thank_you_page_spends_the_guessing_budget_too(app, client, link):
+    # Not answered yet: the thank-you page is a 404 like an unknown link, and counts as one.
+    assert statuses(client, f"/s/{link}/thanks", 3) == [404, 404, 429]
+
+
+@pytest.mark.parametrize("app_config", [{**SMALL_LIMITS, "RATELIMIT_ENABLED": False}])
+def test_with_rate_limits_switched_off_nothing_is_refused(app, client, link):
+    assert statuses(client, f"/s/{link}", 5) == [200] * 5
+    assert statuses(client, f"/s/{secrets.token_urlsafe(32)}", 5) == [404] * 5
+
+
+@pytest.mark.parametrize("app_config", [SMALL_LIMITS])
 def test_another_client_address_has_its_own_budget(app, link):
     first = app.test_client()
     second = app.test_client()
