@@ -144,9 +144,12 @@ def choose_language(link: SurveyLink | None) -> str:
     return request.accept_languages.best_match(["nl", "en"]) or "nl"
 
 
-def open_link(token: str) -> SurveyLink:
-    """Return the usable link behind a token, or end with the same page for every bad one."""
-    link = survey.find_link(token)
+def open_link(token: str, *, note_opening: bool = False) -> SurveyLink:
+    """Return the usable link behind a token, or end with the same page for every bad one.
+
+    note_opening records a first opening of the link (survey.find_link); the survey page asks
+    for it on GET only (a HEAD shows nobody a page)."""
+    link = survey.find_link(token, note_opening=note_opening)
     g.locale = choose_language(link)
     if link.state is not LinkState.OPEN:
         # Unknown, malformed and expired links look alike apart from the status code.
@@ -163,10 +166,8 @@ def refuse_bad_link(status: int) -> NoReturn:
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limit_link_lookups
 def answer(token: str) -> str | Response | tuple[str, int]:
-    link = open_link(token)
+    link = open_link(token, note_opening=request.method == "GET")
     if request.method != "POST":
-        if request.method == "GET":
-            survey.record_opened(link)
         score = link.score
         if "score" in request.args:
             try:
