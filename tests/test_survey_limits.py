@@ -85,6 +85,14 @@ def test_with_rate_limits_switched_off_nothing_is_refused(app, client, link):
     assert statuses(client, f"/s/{secrets.token_urlsafe(32)}", 5) == [404] * 5
 
 
+@pytest.mark.parametrize("app_config", [{"RATELIMIT_DEFAULT": "2 per minute"}])
+def test_the_survey_pages_count_only_their_own_budgets(app, client, link):
+    # Flask-Limiter's default limit applies elsewhere, but its per-request evaluation skips the
+    # survey pages, which check their own budgets (extensions.Limiter).
+    assert statuses(client, "/auth/login", 3) == [200, 200, 429]
+    assert statuses(client, f"/s/{link}", 5) == [200] * 5
+
+
 @pytest.mark.parametrize("app_config", [SMALL_LIMITS])
 def test_another_client_address_has_its_own_budget(app, link):
     first = app.test_client()

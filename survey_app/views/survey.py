@@ -105,11 +105,8 @@ def refuse(limit: RateLimitItem, identifiers: tuple[str, ...]) -> NoReturn:
     raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
 
 
-@limiter.request_filter
-def counts_its_own_budgets() -> bool:
-    """Leave the survey pages out of Flask-Limiter's per-request evaluation, which found nothing
-    to limit here yet cost about as much as the budgets themselves: they are checked above."""
-    return request.blueprint == bp.name
+# Checked above, so Flask-Limiter's own per-request evaluation skips these pages (extensions.py).
+limiter.self_counting_blueprints.add(bp.name)
 
 
 def limit_link_lookups(view: Callable[P, R]) -> Callable[P, R]:
