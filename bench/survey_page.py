@@ -3,20 +3,19 @@
 Scenarios, each for --duration seconds at --connections connections, all in one run:
   hello  a bare Flask "hello" route served the same way (the baseline)
   GET    /s/<token>?score=N, rotating over many invitations, without a cookie, as a click in an
-         email is (a first opening writes opened_at, and the page starts a session for its
-         CSRF token)
-  POST   one answer per invitation, each to a fresh invitation, with that respondent's own
-         session cookie and CSRF token (CSRF is checked as in production); the analysis queued
-         for the Celery workers (Redis broker)
+         email is (a first opening writes opened_at; the page sets no cookie)
+  POST   one answer per invitation, each to a fresh invitation, with the CSRF value that
+         link's page carries (CSRF is checked as in production); the analysis queued for the
+         Celery workers (Redis broker)
   POST-inline  the same without a broker: each answer analysed by the web worker after its
          reply, as a deployment without workers does (printed for comparison; no target)
 
 The survey app runs as `gunicorn 'survey_app:create_app()'` with --workers workers and its
 configuration in SURVEY_APP_* variables, on a fresh database: a SQLite file by default, or a
-PostgreSQL database created for the run and dropped after it (--postgres URL). wrk keeps no
-cookies, so the bench signs one session per invitation beforehand, in Python, through the app's
-own session interface and Flask-WTF's generate_csrf, and feeds wrk a file of
-(path, cookie, body) lines. The rate limits are raised out of the way but stay active, so their
+PostgreSQL database created for the run and dropped after it (--postgres URL). The answer
+form's CSRF value is bound to the link, not to a session, so the bench computes each link's
+value beforehand with the app's own function (the one the page uses) and feeds wrk a file of
+(path, body) lines. The rate limits are raised out of the way but stay active, so their
 cost is measured.
 
 In the POST scenario (--broker, a Redis URL) the app queues each answer's analysis for the
@@ -57,12 +56,12 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask, session  # noqa: E402
-from flask_wtf.csrf import generate_csrf  # noqa: E402
+from flask import Flask  # noqa: E402
 from sqlalchemy import create_engine, func, insert, make_url, select, text  # noqa: E402
 
 from survey_app import create_app, jobs  # noqa: E402
 from survey_app.extensions import db  # noqa: E402
+from survey_app.forms.survey import link_csrf_token  # noqa: E402
 from survey_app.models import (  # noqa: E402
     Campaign, Customer, Invitation, PromisedItem, Response, ResponseAnalysis, utcnow,
 )
@@ -202,22 +201,18 @@ def write_get_requests(path: Path, tokens: list[str]) -> None:
 
 
 def write_post_requests(app: Flask, path: Path, tokens: list[str]) -> None:
-    """One "path<TAB>cookie<TAB>body" line per invitation: each respondent's own session and CSRF token.
+    """One "path<TAB>body" line per invitation: the form each respondent's page carried.
 
-    Each line is what a browser sends after opening its page: the session cookie the GET set,
-    and the form with the CSRF token that page carried. They are made by the app's own session
-    interface and Flask-WTF's generate_csrf, in a request context per respondent.
+    The CSRF value is the one the survey page puts in its form, bound to the link
+    (forms/survey.link_csrf_token); the server checks it as in production. No cookie: the page
+    sets none.
     """
-    serializer = app.session_interface.get_signing_serializer(app)
-    cookie_name = app.config["SESSION_COOKIE_NAME"]
     comment = "De vestiging in Utrecht was dicht, de code werkte niet"
     lines = []
-    for number, token in enumerate(tokens):
-        with app.test_request_context(f"/s/{token}"):
-            csrf_token = generate_csrf()
-            cookie = f"{cookie_name}={serializer.dumps(dict(session))}"
-        body = urlencode({"csrf_token": csrf_token, "score": number % 11, "comment": comment})
-        lines.append(f"/s/{token}\t{cookie}\t{body}\n")
+    with app.app_context():
+        for number, token in enumerate(tokens):
+            body = urlencode({"csrf_token": link_csrf_token(token), "score": number % 11, "comment": comment})
+            lines.append(f"/s/{token}\t{body}\n")
     path.write_text("".join(lines))
 
 
@@ -367,7 +362,7 @@ def main() -> None:
         write_post_requests(app, work / "post_queued.txt", queued_tokens)
         write_post_requests(app, work / "post_inline.txt", inline_tokens)
         print(f"seeded {options.invitations} invitations and signed {len(queued_tokens) + len(inline_tokens)} "
-              f"sessions in {time.perf_counter() - started:.1f} s ({'PostgreSQL' if options.postgres else 'SQLite'})")
+              f"CSRF values in {time.perf_counter() - started:.1f} s ({'PostgreSQL' if options.postgres else 'SQLite'})")
         wrk = {"duration": options.duration, "connections": options.connections, "threads": options.threads}
         results = []
 

@@ -76,7 +76,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = False  # turned on automatically when BASE_URL is https
 REMEMBER_COOKIE_HTTPONLY = True
 REMEMBER_COOKIE_SAMESITE = "Lax"
-WTF_CSRF_TIME_LIMIT = None  # the token is bound to the session; a page left open still submits
+# Session-bound tokens without an expiry: a page left open still submits. The survey form's token
+# is bound to its link instead, and needs no session (forms/survey.py).
+WTF_CSRF_TIME_LIMIT = None
 MAX_CONTENT_LENGTH = 20 * 1024 * 1024
 
 # Rate limits (Flask-Limiter). Counters live in memory per process unless a shared storage is

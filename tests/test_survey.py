@@ -311,10 +311,104 @@ def test_the_compiled_page_carries_each_respondents_own_token_comment_and_csrf_t
     assert csrf_tokens[0] != csrf_tokens[1]
 
 
-# Plain-HTTP cookies, so that the test client sends the session back.
-@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True, "BASE_URL": "http://localhost"}])
-def test_a_first_view_starts_a_session_and_later_views_do_not_rewrite_it(client, link):
-    first = client.get(f"/s/{link}?score=3")
-    assert "session=" in first.headers.get("Set-Cookie", "")  # the CSRF token needs one
-    again = client.get(f"/s/{link}?score=3")
-    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+# The answer form's CSRF value is bound to the survey link, not to a session (forms/survey.py).
+CSRF_ON = {"WTF_CSRF_ENABLED": True, "BASE_URL": "http://localhost"}
+CSRF_VALUE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def page_csrf_value(page: str) -> str:
+    return CSRF_VALUE.search(page).group(1)
+
+
+def post_with(client, token: str, csrf_value: str | None, comment: str = "mijn verhaal"):
+    data = {"score": "4", "comment": comment}
+    if csrf_value is not None:
+        data["csrf_token"] = csrf_value
+    return client.post(f"/s/{token}", data=data)
+
+
+def assert_refused_and_kept(reply, app, comment: str = "mijn verhaal") -> None:
+    """The "press once more, text kept" page: 400, the typed text still there, nothing stored."""
+    assert reply.status_code == 400
+    page = reply.get_data(as_text=True)
+    assert comment in page and "nog niet opgeslagen" in page
+    assert responses(app) == []
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_the_survey_page_sets_no_cookie_and_its_form_submits_without_one(app, link):
+    viewer = app.test_client()
+    first = viewer.get(f"/s/{link}?score=3")
+    assert first.status_code == 200 and "Set-Cookie" not in first.headers
+    value = page_csrf_value(first.get_data(as_text=True))
+    # The same value on every view of the link, so any open tab of it submits.
+    assert page_csrf_value(viewer.get(f"/s/{link}").get_data(as_text=True)) == value
+    # Another browser, or this one after clearing its cookies: the page's value is all it takes.
+    reply = post_with(app.test_client(use_cookies=False), link, value)
+    assert reply.status_code == 302 and "Set-Cookie" not in reply.headers
+    assert [(row.score, row.comment) for row in responses(app)] == [(4, "mijn verhaal")]
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_a_missing_or_made_up_csrf_value_is_refused_with_the_text_kept(app, client, link):
+    assert_refused_and_kept(post_with(client, link, None), app)
+    assert_refused_and_kept(post_with(client, link, ""), app)
+    assert_refused_and_kept(post_with(client, link, secrets.token_urlsafe(32)), app)
+    assert_refused_and_kept(post_with(client, link, "é" * 43), app)
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_a_value_signed_for_anything_else_is_refused(app, client, link):
+    from flask_wtf.csrf import generate_csrf
+    from itsdangerous import Signer
+
+    from survey_app.forms.survey import ANSWER_CSRF_SALT
+    from survey_app.services.tokens import hash_token
+
+    with app.test_request_context("/"):
+        session_token = generate_csrf()  # the session-bound token of every other form
+        other_secret = Signer("another secret", salt=ANSWER_CSRF_SALT, key_derivation="hmac",
+                              digest_method="sha256").get_signature(hash_token(link)).decode()
+        other_salt = Signer(app.secret_key, salt="another salt", key_derivation="hmac",
+                            digest_method="sha256").get_signature(hash_token(link)).decode()
+    for value in (session_token, other_secret, other_salt):
+        assert_refused_and_kept(post_with(client, link, value), app)
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_another_links_csrf_value_is_refused(app, client, link):
+    with app.app_context():
+        _, other_link = factories.invitation()
+        db.session.commit()
+    others_value = page_csrf_value(client.get(f"/s/{other_link}").get_data(as_text=True))
+    assert_refused_and_kept(post_with(client, link, others_value), app)
+    # And it still works for the link it belongs to.
+    assert post_with(client, other_link, others_value).status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_a_refused_post_re_renders_a_page_whose_form_then_submits(app, client, link):
+    reply = post_with(client, link, "forged")
+    assert_refused_and_kept(reply, app)
+    retry = post_with(client, link, page_csrf_value(reply.get_data(as_text=True)))
+    assert retry.status_code == 302 and len(responses(app)) == 1
+
+
+@pytest.mark.parametrize("app_config", [CSRF_ON])
+def test_a_page_left_open_for_days_still_submits(app, link, monkeypatch):
+    import time
+
+    value = page_csrf_value(app.test_client().get(f"/s/{link}").get_data(as_text=True))
+    # 13 days later by the clock signed values are timed with (the link itself lives 14 days,
+    # checked against the database's expiry): a token with a time limit would be refused here.
+    later = time.time() + 13 * 24 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert post_with(app.test_client(), link, value).status_code == 302
+    assert len(responses(app)) == 1
+
+
+def test_the_answer_form_refuses_to_be_built_without_its_link(app):
+    from survey_app.forms.survey import AnswerForm
+
+    with app.test_request_context("/s/x", method="POST"), pytest.raises(TypeError, match="survey token"):
+        AnswerForm(meta={"csrf": True})

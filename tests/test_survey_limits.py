@@ -74,6 +74,18 @@ def test_good_links_do_not_spend_the_guessing_budget(app, client, link):
 
 
 @pytest.mark.parametrize("app_config", [SMALL_LIMITS])
+def test_a_bad_link_on_the_thank_you_page_spends_the_guessing_budget_too(app, client, link):
+    # Not answered yet: the thank-you page is a 404 like an unknown link, and counts as one.
+    assert statuses(client, f"/s/{link}/thanks", 3) == [404, 404, 429]
+
+
+@pytest.mark.parametrize("app_config", [{**SMALL_LIMITS, "RATELIMIT_ENABLED": False}])
+def test_with_rate_limits_switched_off_nothing_is_refused(app, client, link):
+    assert statuses(client, f"/s/{link}", 5) == [200] * 5
+    assert statuses(client, f"/s/{secrets.token_urlsafe(32)}", 5) == [404] * 5
+
+
+@pytest.mark.parametrize("app_config", [SMALL_LIMITS])
 def test_another_client_address_has_its_own_budget(app, link):
     first = app.test_client()
     second = app.test_client()
@@ -186,3 +198,40 @@ def test_in_memory_counters_are_per_instance(monkeypatch, tmp_path, backend, dat
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+# In a process of its own: Flask-Limiter keeps a configured default limit on the one limiter
+# object for every later app in the process.
+DEFAULT_LIMIT_INSTANCE = """
+import json, sys
+from survey_app import create_app
+config, survey_url = json.loads(sys.argv[1]), sys.argv[2]
+client = create_app(config).test_client()
+print(json.dumps([[client.get("/auth/login").status_code for _ in range(3)],
+                  [client.get(survey_url).status_code for _ in range(5)]]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_survey_pages_count_only_their_own_budgets(monkeypatch, tmp_path, backend, database_url):
+    """Flask-Limiter's default limit applies elsewhere, but its per-request evaluation skips the
+    survey pages, which check their own budgets (extensions.Limiter)."""
+    from tests.conftest import TEST_SECRET_KEY, make_app
+
+    config = {"SECRET_KEY": TEST_SECRET_KEY, "SQLALCHEMY_DATABASE_URI": database_url}
+    app = make_app(monkeypatch, str(tmp_path / "instance"), **config)
+    with app.app_context():
+        db.create_all()
+        _, token = factories.invitation()
+        db.session.commit()
+        db.engine.dispose()
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("SURVEY_APP_")}
+    environment["SURVEY_APP_INSTANCE_PATH"] = str(tmp_path / "other")
+    other_config = {**config, "RATELIMIT_DEFAULT": "2 per minute", "WTF_CSRF_ENABLED": False}
+    finished = subprocess.run(
+        [sys.executable, "-W", "error", "-c", DEFAULT_LIMIT_INSTANCE, json.dumps(other_config), f"/s/{token}"],
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=True,
+    )
+    login, survey_page = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert login == [200, 200, 429]
+    assert survey_page == [200] * 5

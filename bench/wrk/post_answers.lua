@@ -1,7 +1,7 @@
 -- POST one answer to each invitation in turn, never twice to the same one unless the list runs
--- out (counted as "wrapped"). Arguments: a file of "path<TAB>cookie<TAB>body" lines, one per
--- invitation (its respondent's session cookie, and a form carrying that session's CSRF token),
--- and the number of wrk threads.
+-- out (counted as "wrapped"). Arguments: a file of "path<TAB>body" lines, one per invitation
+-- (a form carrying the CSRF value of that invitation's link; no cookie is needed), and the
+-- number of wrk threads.
 local threads = {}
 local counter = 0
 
@@ -13,8 +13,8 @@ end
 function init(args)
   answers = {}
   for line in io.lines(args[1]) do
-    local path, cookie, body = line:match("^([^\t]+)\t([^\t]+)\t([^\t]+)$")
-    answers[#answers + 1] = {path = path, cookie = cookie, body = body}
+    local path, body = line:match("^([^\t]+)\t([^\t]+)$")
+    answers[#answers + 1] = {path = path, body = body}
   end
   step = tonumber(args[2])
   ok, other, wrapped = 0, 0, 0
@@ -26,7 +26,7 @@ function request()
   if index >= #answers then wrapped = wrapped + 1 end
   index = index % #answers + 1
   local answer = answers[index]
-  local headers = {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = answer.cookie}
+  local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
   return wrk.format("POST", answer.path, headers, answer.body)
 end
 

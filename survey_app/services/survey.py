@@ -139,12 +139,28 @@ MARK_OPENED = (
 )
 
 
-def find_link(token: str) -> SurveyLink:
-    """Look a token up by its hash; malformed tokens are never sent to the database."""
+def find_link(token: str, *, note_opening: bool = False) -> SurveyLink:
+    """Look a token up by its hash; malformed tokens are never sent to the database.
+
+    With note_opening (a GET: a person or a mail scanner clicked the link) the first opening of
+    an open link is recorded too: a click, not an answer. The write reuses the lookup's
+    connection (a second checkout from the pool cost more than the UPDATE), in a transaction of
+    its own, started as a writer like every write here (write_transaction).
+    """
     if not TOKEN_PATTERN.fullmatch(token):
         return SurveyLink(LinkState.UNKNOWN)
     with db.engine.connect() as connection:
         row = connection.execute(LINK_LOOKUP, {"token_hash": hash_token(token)}).first()
+        link = _link_from_row(row)
+        if note_opening and link.state is LinkState.OPEN and not link.opened:
+            # End the read first: on SQLite a read transaction that then writes cannot wait for
+            # the write lock; a transaction begun as a writer can.
+            connection.rollback()
+            _mark_opened(connection, link.invitation_id)
+    return link
+
+
+def _link_from_row(row: Any) -> SurveyLink:
     if row is None:
         return SurveyLink(LinkState.UNKNOWN)
     (invitation_id, state, expires_at, opened_at, invitation_language, customer_language, campaign_language,
@@ -158,27 +174,29 @@ def find_link(token: str) -> SurveyLink:
     )
 
 
-def record_opened(link: SurveyLink) -> None:
-    """Note the first opening of a link: a click, not an answer (mail scanners click too).
+def _mark_opened(connection: Connection, invitation_id: int | None) -> None:
+    """Note the first opening of a link. Only a link not opened before gets here, and the UPDATE
+    is conditional, so two first clicks at once keep the earlier time."""
+    with _as_writer(connection).begin():
+        connection.execute(MARK_OPENED, {"invitation_id": invitation_id, "now": utcnow()})
 
-    Only a link not opened before writes, and the UPDATE is conditional, so two first clicks at
-    once keep the earlier time.
-    """
-    if not link.opened:
-        with write_transaction() as connection:
-            connection.execute(MARK_OPENED, {"invitation_id": link.invitation_id, "now": utcnow()})
+
+def _as_writer(connection: Connection) -> Connection:
+    """Have the connection's next transaction start as a writer: BEGIN IMMEDIATE on SQLite (see
+    database.configure_sqlite), which takes the write lock before anything is read; a deferred
+    transaction that later writes would fail at once with "database is locked" instead of
+    waiting its turn. PostgreSQL ignores the option."""
+    return connection.execution_options(sqlite_begin="IMMEDIATE")
 
 
 @contextmanager
 def write_transaction() -> Iterator[Connection]:
     """Run a block in a write transaction on a connection of its own; commit at the end.
 
-    On SQLite it starts as BEGIN IMMEDIATE, taking the write lock before anything is read (see
-    database.begin_write): a deferred transaction that later writes would fail at once with
-    "database is locked" instead of waiting its turn. PostgreSQL ignores the option.
+    It starts as a writer (_as_writer): BEGIN IMMEDIATE on SQLite.
     """
     with db.engine.connect() as connection:
-        with connection.execution_options(sqlite_begin="IMMEDIATE").begin():
+        with _as_writer(connection).begin():
             yield connection
 
 

@@ -3,63 +3,132 @@ privacy statement. GET never stores an answer; only a POST does."""
 
 from __future__ import annotations
 
+import logging
+import math
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from functools import lru_cache, wraps
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_wtf.csrf import generate_csrf
+from limits import RateLimitItem, parse_many
 from markupsafe import escape
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from survey_app.extensions import csrf, limiter
-from survey_app.forms.survey import AnswerForm
+from survey_app.extensions import client_address, csrf, limiter
+from survey_app.forms.survey import AnswerForm, link_csrf_token
 from survey_app.services import survey
 from survey_app.services.survey import AnswerError, LinkState, SurveyLink
 from survey_app.slots import Slots
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 bp = Blueprint("survey", __name__)
-# The answer form checks its own CSRF token (AnswerForm is a FlaskForm), so a failed check can
-# re-render the page with the typed text kept, instead of the global handler's bare 400 page.
+# The answer form checks its own CSRF token, bound to the survey link rather than to a session
+# (forms/survey.py says why), so a failed check can re-render the page with the typed text kept,
+# instead of the global handler's bare 400 page; and a survey page needs no session cookie.
 csrf.exempt(bp)
 
 # Every request that looks a token up counts against its client address (request.remote_addr,
 # which ProxyFix takes from X-Forwarded-For only for PROXY_FIX_X_FOR trusted proxies). The
 # general budget is generous, for customers behind one shared address; failed lookups, the
-# signature of someone guessing tokens, have a much smaller budget of their own.
+# signature of someone guessing tokens, have a much smaller budget of their own. Once either is
+# spent the address gets 429 for every link, good ones too, which is what stops guessing.
 DEFAULT_RATE_LIMIT = "60 per minute"
 DEFAULT_BAD_LINK_RATE_LIMIT = "10 per minute"
+# Flask-Limiter's shared-limit scopes these budgets had as decorators: the counters keep their
+# storage keys, so instances on either side of an upgrade share them.
+LINK_SCOPE = "survey-link"
+BAD_LINK_SCOPE = "survey-bad-link"
+log = logging.getLogger(__name__)
 
 
-def link_rate_limit() -> str:
+@lru_cache(maxsize=32)
+def parsed_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """Parse a budget such as "60 per minute" or "60/minute; 500/hour", once per text."""
+    return tuple(parse_many(text))
+
+
+def link_rate_limits() -> tuple[RateLimitItem, ...]:
     """Return the configured budget for survey link requests per client address."""
-    return str(current_app.config.get("SURVEY_RATE_LIMIT", DEFAULT_RATE_LIMIT))
+    return parsed_limits(str(current_app.config.get("SURVEY_RATE_LIMIT") or DEFAULT_RATE_LIMIT))
 
 
-def bad_link_rate_limit() -> str:
+def bad_link_rate_limits() -> tuple[RateLimitItem, ...]:
     """Return the configured budget for failed link lookups per client address."""
-    return str(current_app.config.get("SURVEY_BAD_LINK_RATE_LIMIT", DEFAULT_BAD_LINK_RATE_LIMIT))
+    return parsed_limits(str(current_app.config.get("SURVEY_BAD_LINK_RATE_LIMIT") or DEFAULT_BAD_LINK_RATE_LIMIT))
 
 
-def is_bad_link(response: Response) -> bool:
-    """Tell whether a response answered an unknown, malformed or expired link."""
-    return response.status_code in (404, 410)
+def budget_identifiers(scope: str) -> tuple[str, ...]:
+    """The counter's identifiers, as Flask-Limiter builds them: [key prefix,] address, scope."""
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX")
+    return (prefix, client_address(), scope) if prefix else (client_address(), scope)
 
 
-# Shared scopes: the survey page and its thank-you page draw on the same two budgets.
-limit_link_lookups = limiter.shared_limit(link_rate_limit, scope="survey-link")
-limit_bad_links = limiter.shared_limit(bad_link_rate_limit, scope="survey-bad-link", deduct_when=is_bad_link)
+def spend_link_lookup() -> None:
+    """Count this request against the address's budgets, or refuse it with 429 when one is spent.
+
+    The budgets are Flask-Limiter's: its storage (RATELIMIT_STORAGE_URI, shared in Redis when
+    configured), strategy and switch (RATELIMIT_ENABLED), through the `limits` rate limiter it
+    is built on. Checked here rather than by two limiter decorators, which cost a fifth of a
+    page view's CPU in their bookkeeping; what is counted, and when, is the same: the bad-link
+    budget is only tested here and spent by spend_bad_link.
+    """
+    if not limiter.enabled:
+        return
+    rate_limiter = limiter.limiter
+    bad_links = budget_identifiers(BAD_LINK_SCOPE)
+    for limit in bad_link_rate_limits():
+        if not rate_limiter.test(limit, *bad_links):
+            refuse(limit, bad_links)
+    lookups = budget_identifiers(LINK_SCOPE)
+    for limit in link_rate_limits():
+        if not rate_limiter.hit(limit, *lookups):
+            refuse(limit, lookups)
+
+
+def spend_bad_link() -> None:
+    """Count a lookup that found no usable link against the address's smaller budget."""
+    if limiter.enabled:
+        bad_links = budget_identifiers(BAD_LINK_SCOPE)
+        for limit in bad_link_rate_limits():
+            limiter.limiter.hit(limit, *bad_links)
+
+
+def refuse(limit: RateLimitItem, identifiers: tuple[str, ...]) -> NoReturn:
+    reset_at = limiter.limiter.get_window_stats(limit, *identifiers).reset_time
+    log.info("survey link budget %s spent by %s", limit, identifiers[-2])
+    raise TooManyRequests(retry_after=max(1, math.ceil(reset_at - time.time())))
+
+
+# Checked above, so Flask-Limiter's own per-request evaluation skips these pages (extensions.py).
+limiter.self_counting_blueprints.add(bp.name)
+
+
+def limit_link_lookups(view: Callable[P, R]) -> Callable[P, R]:
+    """Make a view that looks a token up spend the client address's budget first."""
+
+    @wraps(view)
+    def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+        spend_link_lookup()
+        return view(*args, **kwargs)
+
+    return counted
 
 
 @bp.errorhandler(TooManyRequests)
-def too_many_requests(error: TooManyRequests) -> tuple[str, int]:
+def too_many_requests(error: TooManyRequests) -> tuple[str, int, dict[str, str]]:
     """Answer a spent budget with the survey's own page, without looking the token up."""
     # The limit is checked before the view, and looking up the invitation's language would
     # spend the database time the limit protects: only ?lang= or the browser's language count.
     if request.args.get("lang") in current_app.config["LANGUAGES"]:
         g.locale = request.args["lang"]
-    return render_template("survey/busy.html"), 429
+    headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else {}
+    return render_template("survey/busy.html"), 429, headers
 
 
 def choose_language(link: SurveyLink | None) -> str:
@@ -72,24 +141,30 @@ def choose_language(link: SurveyLink | None) -> str:
     return request.accept_languages.best_match(["nl", "en"]) or "nl"
 
 
-def open_link(token: str) -> SurveyLink:
-    """Return the usable link behind a token, or end with the same page for every bad one."""
-    link = survey.find_link(token)
+def open_link(token: str, *, note_opening: bool = False) -> SurveyLink:
+    """Return the usable link behind a token, or end with the same page for every bad one.
+
+    note_opening records a first opening of the link (survey.find_link); the survey page asks
+    for it on GET only (a HEAD shows nobody a page)."""
+    link = survey.find_link(token, note_opening=note_opening)
     g.locale = choose_language(link)
     if link.state is not LinkState.OPEN:
         # Unknown, malformed and expired links look alike apart from the status code.
-        abort(410 if link.state is LinkState.EXPIRED else 404)
+        refuse_bad_link(410 if link.state is LinkState.EXPIRED else 404)
     return link
+
+
+def refuse_bad_link(status: int) -> NoReturn:
+    """End with the bad-link page (404 or 410), spending the address's bad-link budget."""
+    spend_bad_link()
+    abort(status)
 
 
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limit_link_lookups
-@limit_bad_links
 def answer(token: str) -> str | Response | tuple[str, int]:
-    link = open_link(token)
+    link = open_link(token, note_opening=request.method == "GET")
     if request.method != "POST":
-        if request.method == "GET":
-            survey.record_opened(link)
         score = link.score
         if "score" in request.args:
             try:
@@ -98,7 +173,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
                 score = None
         return answer_page(token, link, score, link.comment)
 
-    form = AnswerForm()
+    form = AnswerForm(meta={"csrf_context": token})
     typed = form.comment.data or ""
     error = None
     try:
@@ -107,7 +182,8 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         error = _("Please choose one score from 0 to 10.")
         score = None
     if error is None and not form.validate_on_submit():
-        # Most often a session that ended while the page stayed open: keep the text, ask again.
+        # A missing, forged or other link's CSRF value (or a page from before SECRET_KEY changed):
+        # keep the text and ask again; the page re-rendered below carries this link's value.
         error = _("Your answer was not saved yet. Please press the button once more.")
     if error is None:
         try:
@@ -139,7 +215,7 @@ def answer_page(token: str, link: SurveyLink, score: int | None, comment: str, e
     values = {
         "token": str(escape(token)),
         "comment": str(escape(comment)),
-        "csrf": str(escape(generate_csrf())) if csrf_field else "",
+        "csrf": str(escape(link_csrf_token(token))) if csrf_field else "",
     }
     return Slots.fill(parts, values)
 
@@ -179,11 +255,10 @@ def compiled_answer_page(
 
 @bp.get("/s/<token>/thanks")
 @limit_link_lookups
-@limit_bad_links
 def thanks(token: str) -> str:
     link = open_link(token)
     if not link.answered:
-        abort(404)
+        refuse_bad_link(404)
     return render_template("survey/thanks.html", score=link.score, comment=link.comment, token=token)
 
 
