@@ -38,8 +38,10 @@ def register_extensions(app: Flask) -> None:
     from survey_app import auth, database
     from survey_app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from survey_app.i18n import select_locale
+    from survey_app.sessions import CookieSessionInterface
     from flask_babel import get_locale
 
+    app.session_interface = CookieSessionInterface()
     db.init_app(app)
     database.configure_engines(app)
     # Migrations ship inside the package, so `survey-app db upgrade` works from any directory;
