@@ -30,8 +30,9 @@ from .types import CATEGORIES, Finding, PromisedItem
 
 # Which kinds of promised item a category is about, most likely first (as labelled in train:
 # a refused offer is sometimes about the promised product or price, "the mail said" about any).
-# (An out-of-stock complaint names a location only when the same clause does: "Rotterdam CS
-# had no cars left" happened there; a branch named elsewhere in the comment is not the point.)
+# (An out-of-stock complaint names a location only when its sentence or a heading does:
+# "Rotterdam CS had no cars left", "AMS airport: no cars left" happened there; a branch named
+# elsewhere in the comment is not the point, _NEAR_ONLY.)
 CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
     "closed_location": ("location",),
     "offer_not_honoured": ("offer", "product", "price"),
@@ -42,7 +43,7 @@ CATEGORY_KINDS: dict[str, tuple[str, ...]] = {
     "other": ("offer", "product"),
 }
 
-_SAME_CLAUSE_ONLY = frozenset({("out_of_stock", "location")})
+_NEAR_ONLY = frozenset({("out_of_stock", "location")})
 
 PRICE_CONTEXT = frozenset(
     """
@@ -495,27 +496,47 @@ def _items_for(
             return [usable[0].mention.item]
         return [None]
     anchor = positions[0]
-    clause = tokens[anchor].clause
-    sentence = tokens[anchor].sentence
+    by_kind = [(kind, [m for m in usable if m.mention.item is not None and m.mention.item.kind == kind])
+               for kind in kinds]
     # The kind decides first (a price complaint names the price before the product), then
-    # closeness: the same clause, the same sentence, or the only such item in the comment.
-    for kind in kinds:
-        of_kind = [m for m in usable if m.mention.item is not None and m.mention.item.kind == kind]
-        if not of_kind:
-            continue
-        same_clause = [m for m in of_kind if tokens[m.first].clause == clause]
+    # closeness: the evidence's sentence, a heading ("AMS airport: no cars left"), or the only
+    # such item in the comment.
+    for kind, of_kind in by_kind:
+        for distance in _DISTANCES:
+            if distance == "anywhere" and (category, kind) in _NEAR_ONLY:
+                continue
+            found = _items_within(distance, of_kind, anchor, tokens)
+            if found:
+                return found
+    return [None]
+
+
+_DISTANCES = ("near", "heading", "anywhere")
+
+
+def _items_within(
+    distance: str, of_kind: Sequence[MatchedMention], anchor: int, tokens: Sequence[Token]
+) -> list[PromisedItem | None]:
+    """Return the items of one kind named within a distance of the evidence, if any."""
+    if distance == "near":
+        same_clause = [m for m in of_kind if tokens[m.first].clause == tokens[anchor].clause]
         if same_clause:
             return list({id(m.mention.item): m.mention.item for m in same_clause}.values())
-        if (category, kind) in _SAME_CLAUSE_ONLY:
-            continue
-        same_sentence = [m for m in of_kind if tokens[m.first].sentence == sentence]
+        same_sentence = [m for m in of_kind if tokens[m.first].sentence == tokens[anchor].sentence]
         if same_sentence:
             return [min(same_sentence, key=lambda m: abs(m.first - anchor)).mention.item]
-        distinct = {id(m.mention.item): m.mention.item for m in of_kind}
-        if len(distinct) == 1:
-            return list(distinct.values())
-        return [min(of_kind, key=lambda m: abs(m.first - anchor)).mention.item]
-    return [None]
+        return []
+    if distance == "heading":
+        # An item followed by a colon heads what comes after it: "Rotterdam CS: closed".
+        headings = [m for m in of_kind if m.last < anchor and m.last + 1 < len(tokens)
+                    and tokens[m.last + 1].lower == ":"]
+        return [max(headings, key=lambda m: m.last).mention.item] if headings else []
+    if not of_kind:
+        return []
+    distinct = {id(m.mention.item): m.mention.item for m in of_kind}
+    if len(distinct) == 1:
+        return list(distinct.values())
+    return [min(of_kind, key=lambda m: abs(m.first - anchor)).mention.item]
 
 
 def rule_hits(tokens: Sequence[Token], language: str) -> list[RuleHit]:
