@@ -73,6 +73,9 @@ def validate(row: dict, campaigns: dict, where: str) -> list[str]:
             errors.append(f"{where}: unknown category {finding.get('category')!r}")
         if finding.get("item") is not None and finding["item"] not in labels:
             errors.append(f"{where}: finding item {finding['item']!r} is not a label of {row['campaign']}")
+        elif finding.get("item") is not None and finding["item"] not in row["mentions"]:
+            # The conventions: a finding's item is one the text names, so it is a mention too.
+            errors.append(f"{where}: finding item {finding['item']!r} is missing from mentions")
     for label in row["mentions"]:
         if label not in labels:
             errors.append(f"{where}: mention {label!r} is not a label of {row['campaign']}")
