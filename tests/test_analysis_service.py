@@ -134,18 +134,25 @@ def test_an_erased_comment_keeps_its_findings_through_reanalysis(app):
         assert all(quote["text"].strip() for quote in verdict.details["quotes"])
 
 
-def test_answers_refresh_the_verdict_at_most_once_per_interval_and_analyze_catches_up(app, client):
-    """Each answer is analysed at once; the campaign-wide verdict is not recomputed per answer."""
-    from survey_app.services.analysis import analyze_one
-
+def analysed_campaign_with_a_late_answer(app) -> int:
+    """Five answers analysed with their verdict, then a sixth stored: return the sixth's id."""
     campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
     app.test_cli_runner().invoke(args=["analyze"])
     with app.app_context():
         invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
         late = factories.response(invitation, comment=CLOSED[5], score=1)
         db.session.commit()
-        analyze_one(late.id)  # analysed now, but the verdict of a moment ago is still fresh
-        assert db.session.execute(select(ResponseAnalysis).filter_by(response_id=late.id)).scalar_one()
+        return late.id
+
+
+def test_answers_refresh_the_verdict_at_most_once_per_interval_and_analyze_catches_up(app, client):
+    """Each answer is analysed at once; the campaign-wide verdict is not recomputed per answer."""
+    from survey_app.services.analysis import analyze_one
+
+    late_id = analysed_campaign_with_a_late_answer(app)
+    with app.app_context():
+        analyze_one(late_id)  # analysed now, but the verdict of a moment ago is still fresh
+        assert db.session.execute(select(ResponseAnalysis).filter_by(response_id=late_id)).scalar_one()
     assert count(app, CampaignVerdict) == 1
     result = app.test_cli_runner().invoke(args=["analyze"])
     assert "Analysed 0 answers; verdicts recomputed for 1 campaigns" in result.output
@@ -160,13 +167,9 @@ def test_answers_refresh_the_verdict_at_most_once_per_interval_and_analyze_catch
 def test_with_no_refresh_interval_every_answer_refreshes_the_verdict(app, app_config):
     from survey_app.services.analysis import analyze_one
 
-    campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
-    app.test_cli_runner().invoke(args=["analyze"])
+    late_id = analysed_campaign_with_a_late_answer(app)
     with app.app_context():
-        invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
-        late = factories.response(invitation, comment=CLOSED[5], score=1)
-        db.session.commit()
-        analyze_one(late.id)
+        analyze_one(late_id)
     assert count(app, CampaignVerdict) == 2
 
 
@@ -177,13 +180,9 @@ def test_the_scheduled_job_catches_up_a_verdict_the_survey_page_deferred(app):
 
     scheduled = {entry["task"] for entry in jobs.celery_settings(app.config)["beat_schedule"].values()}
     assert jobs.task_name(jobs.analyze_stale_answers) in scheduled
-    campaign_id = build_campaign(app, CLOSED[:5], [1, 2, 0, 3, 2])
-    app.test_cli_runner().invoke(args=["analyze"])
+    late_id = analysed_campaign_with_a_late_answer(app)
     with app.app_context():
-        invitation, _ = factories.invitation(db.session.get(Campaign, campaign_id))
-        late = factories.response(invitation, comment=CLOSED[5], score=1)
-        db.session.commit()
-        analyze_one(late.id)  # the verdict of a moment ago is still fresh: not recomputed
+        analyze_one(late_id)  # the verdict of a moment ago is still fresh: not recomputed
         assert jobs.analyze_stale_answers() == {"analysed": 0, "campaigns": 1, "flagged": 1}
         newest = db.session.execute(select(CampaignVerdict).order_by(CampaignVerdict.id.desc())).scalars().first()
         assert newest.n_respondents == 6
