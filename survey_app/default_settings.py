@@ -61,6 +61,8 @@ INVITATION_EXPIRY_DAYS = 14
 WEBHOOK_MAX_BATCH = 1000
 WEBHOOK_TIMESTAMP_TOLERANCE = 300
 EVENTS_DEFAULT_TIMEZONE = "Europe/Amsterdam"
+# The import page keeps each user's latest rejected rows for download this many hours (0: none).
+IMPORT_REJECTS_KEEP_HOURS = 24
 
 # Campaign verdicts: flag when the Wilson lower bound of the share of respondents reporting a
 # broken promise is above the threshold, given at least this many respondents.

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -503,3 +504,20 @@ class AuditEvent(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
     actor: Mapped[User | None] = relationship()
+
+
+class ImportRejects(db.Model):
+    """The rejected rows of a user's latest upload on the import page, as the CSV they download.
+
+    One per user, replaced by the next upload that rejects rows. They hold customers' addresses,
+    so they are kept for hours, not forever (IMPORT_REJECTS_KEEP_HOURS, services/import_rejects.py).
+    """
+
+    __tablename__ = "import_rejects"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The uploaded file's name, cleaned, for the download's name.
+    source_name: Mapped[str] = mapped_column(String(255))
+    rows: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -6,13 +6,14 @@ import csv
 import io
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from survey_app.extensions import db
-from survey_app.models import CampaignEvent, Customer
+from survey_app.models import CampaignEvent, Customer, ImportRejects
 from survey_app.services.users import create_user
 from tests import factories
 
@@ -324,3 +325,97 @@ def test_a_too_large_upload_gets_a_clear_413(app, signed_in, campaign):
     assert response.status_code == 413
     assert "The file is too large" in response.get_data(as_text=True)
     assert count(app) == 0
+
+
+# Every rejected row of an upload, for its uploader to download.
+
+BAD = "b{n},spring-2026,cust-b{n},not-an-address,nl,clicked,2026-03-01T09:00:00Z,"
+
+
+def bad_upload(count_bad: int) -> str:
+    return "\n".join([HEADER, *good_rows(2), *(BAD.format(n=n) for n in range(count_bad)),
+                      'f1,spring-2026,cust-f1,"=HYPERLINK(""http://evil"")",nl,clicked,2026-03-01T09:00:00Z,'])
+
+
+def sign_in_as(app, client, email: str):
+    with app.app_context():
+        create_user(email, PASSWORD)
+    data = {"email": email, "password": PASSWORD}
+    if token := csrf_token(client, "/auth/login"):
+        data["csrf_token"] = token
+    client.post("/auth/login", data=data, headers=SAME_ORIGIN)
+    return client
+
+
+def rejects_rows(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+
+
+def test_every_rejected_row_of_an_upload_can_be_downloaded_by_its_uploader(app, signed_in, campaign):
+    response = upload(signed_in, bad_upload(250))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "… and 51 more rejected rows" in page
+    assert 'href="/dashboard/imports/rejects.csv"' in page and "Download all 251 rejected rows" in page
+    download = signed_in.get("/dashboard/imports/rejects.csv")
+    assert download.status_code == 200 and download.mimetype == "text/csv"
+    # The upload was called ../../etc/passwd.csv: the download is named after it, path removed.
+    assert download.headers["Content-Disposition"] == 'attachment; filename="passwd.rejects.csv"'
+    assert download.headers["Cache-Control"] == "no-store"
+    rows = rejects_rows(download)
+    assert rows[0][:2] == ["line", "reason"] and rows[0][2:] == HEADER.split(",")
+    assert [row[0] for row in rows[1:]] == [str(line) for line in range(4, 4 + 251)]
+    assert rows[1][2] == "b0" and "email" in rows[1][1].lower()
+    # A formula from the file comes back as text, not as a formula a spreadsheet would run.
+    assert rows[-1][2] == "f1" and rows[-1][5] == "'=HYPERLINK(\"http://evil\")"
+    assert count(app) == 0
+
+
+def test_rejects_are_for_their_uploader_only(app, client, signed_in, campaign):
+    upload(signed_in, bad_upload(3))
+    assert signed_in.get("/dashboard/imports/rejects.csv").status_code == 200
+    signed_in.post("/auth/logout", headers=SAME_ORIGIN)
+    assert client.get("/dashboard/imports/rejects.csv").status_code == 302
+    other = sign_in_as(app, client, "colleague@example.com")
+    assert other.get("/dashboard/imports/rejects.csv").status_code == 404
+
+
+def test_a_clean_upload_keeps_nothing_and_a_later_upload_replaces_the_rejects(app, signed_in, campaign):
+    first = upload(signed_in, "\n".join([HEADER, *good_rows(3)]))
+    assert "rejected rows" not in first.get_data(as_text=True)
+    assert signed_in.get("/dashboard/imports/rejects.csv").status_code == 404
+    upload(signed_in, bad_upload(5))
+    upload(signed_in, bad_upload(1), skip_invalid="y")
+    rows = rejects_rows(signed_in.get("/dashboard/imports/rejects.csv"))
+    assert len(rows) == 1 + 2  # the header, then the last upload's two rejected rows
+    assert count(app) == 3  # the first upload's rows; the later uploads' good rows were the same
+
+
+@pytest.mark.parametrize("app_config", [{"IMPORT_REJECTS_KEEP_HOURS": 0}])
+def test_keeping_rejects_can_be_switched_off(app, signed_in, campaign):
+    page = upload(signed_in, bad_upload(3)).get_data(as_text=True)
+    assert "Nothing was imported" in page and "Download all" not in page
+    assert signed_in.get("/dashboard/imports/rejects.csv").status_code == 404
+    assert count(app, ImportRejects) == 0
+
+
+def test_rejects_expire_and_purge_and_erasure_delete_them(app, signed_in, campaign):
+    from survey_app.services import privacy
+
+    upload(signed_in, bad_upload(3))
+    with app.app_context():
+        kept_at = db.session.execute(select(ImportRejects.created_at)).scalar_one()
+        assert privacy.purge(now=kept_at + timedelta(hours=23)).import_rejects == 0
+    assert signed_in.get("/dashboard/imports/rejects.csv").status_code == 200
+    with app.app_context():
+        db.session.execute(update(ImportRejects).values(created_at=kept_at - timedelta(hours=25)))
+        db.session.commit()
+    assert signed_in.get("/dashboard/imports/rejects.csv").status_code == 404
+    with app.app_context():
+        assert privacy.purge().import_rejects == 1
+    assert count(app, ImportRejects) == 0
+
+    upload(signed_in, bad_upload(3))
+    assert count(app, ImportRejects) == 1
+    with app.app_context():
+        privacy.erase_customer(email="someone@example.nl")
+    assert count(app, ImportRejects) == 0

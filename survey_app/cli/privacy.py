@@ -79,6 +79,8 @@ def purge_command(dry_run: bool) -> None:
         f"{verb} {report.comments} comment(s); {'would erase' if dry_run else 'erased'} {report.customers} "
         f"non-respondent(s) ({report.events} event(s) kept anonymous), {report.outbox_files} outbox file(s)."
     )
+    if report.import_rejects:
+        click.echo(f"Deleted {report.import_rejects} expired upload rejects file(s).")
 
 
 COMMANDS: list[click.Command] = [forget_customer_command, export_customer_command, purge_command]

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from survey_app.database import start_write
+from survey_app.services import import_rejects
 from survey_app.extensions import db
 from survey_app.models import (
     AuditEvent,
@@ -500,6 +501,9 @@ def erase_customer(
                          "matched_by": "email" if email else "external_id"},
             ))
         added = _add_suppressions(suppress)
+        # Kept upload rejects may hold the address in any column; they are a convenience, so
+        # all go rather than a search through them.
+        import_rejects.delete_expired(everything=True)
         if not customers and (added or outbox_before):
             # Nobody stored under this identifier, but the request still blocks future imports.
             db.session.add(AuditEvent(
@@ -655,10 +659,12 @@ class PurgeReport:
     customers: int
     events: int
     outbox_files: int
+    # Upload rejects past their keeping period (services/import_rejects.py); not counted by a dry run.
+    import_rejects: int = 0
 
     @property
     def changed(self) -> bool:
-        return bool(self.comments or self.customers or self.outbox_files)
+        return bool(self.comments or self.customers or self.outbox_files or self.import_rejects)
 
 
 def _old_comments(cutoff: datetime) -> list[int]:
@@ -714,10 +720,12 @@ def purge(*, now: datetime | None = None, dry_run: bool = False, actor_label: st
         outbox = outbox_files_for(addresses)
         counts = ScrubCounts()
         events = 0
+        rejects = 0
         if not dry_run:
             _anonymise_responses(comment_ids, counts)
             _scrub_customers(customer_ids, now, counts)
             events = counts.events
+            rejects = import_rejects.delete_expired(now=now)
             if comment_ids or customer_ids or outbox:
                 db.session.add(AuditEvent(
                     actor_label=actor_label, action=ACTION_PURGED, subject_type="retention", subject_id=None,
@@ -745,7 +753,7 @@ def purge(*, now: datetime | None = None, dry_run: bool = False, actor_label: st
     return PurgeReport(
         dry_run=dry_run, comment_days=comment_days, nonrespondent_days=nonrespondent_days,
         comments=len(comment_ids), customers=len(customer_ids), events=events,
-        outbox_files=len(outbox) if dry_run else deleted,
+        outbox_files=len(outbox) if dry_run else deleted, import_rejects=rejects,
     )
 
 
