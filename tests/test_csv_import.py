@@ -253,9 +253,13 @@ def test_the_documented_mapping_example_is_valid(app, runner, campaign, tmp_path
 
 @pytest.fixture
 def signed_in(app, client):
+    return sign_in_as(app, client, "researcher@example.com")
+
+
+def sign_in_as(app, client, email: str):
     with app.app_context():
-        create_user("researcher@example.com", PASSWORD)
-    data = {"email": "researcher@example.com", "password": PASSWORD}
+        create_user(email, PASSWORD)
+    data = {"email": email, "password": PASSWORD}
     if token := csrf_token(client, "/auth/login"):
         data["csrf_token"] = token
     client.post("/auth/login", data=data, headers=SAME_ORIGIN)
@@ -335,16 +339,6 @@ BAD = "b{n},spring-2026,cust-b{n},not-an-address,nl,clicked,2026-03-01T09:00:00Z
 def bad_upload(count_bad: int) -> str:
     return "\n".join([HEADER, *good_rows(2), *(BAD.format(n=n) for n in range(count_bad)),
                       'f1,spring-2026,cust-f1,"=HYPERLINK(""http://evil"")",nl,clicked,2026-03-01T09:00:00Z,'])
-
-
-def sign_in_as(app, client, email: str):
-    with app.app_context():
-        create_user(email, PASSWORD)
-    data = {"email": email, "password": PASSWORD}
-    if token := csrf_token(client, "/auth/login"):
-        data["csrf_token"] = token
-    client.post("/auth/login", data=data, headers=SAME_ORIGIN)
-    return client
 
 
 def rejects_rows(response) -> list[list[str]]:
