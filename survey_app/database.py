@@ -99,19 +99,23 @@ class DriverSQL:
     # positional paramstyles (SQLite's ?), or keyed by name for named ones (psycopg's %(name)s).
     parameters: tuple[tuple[str, Any, Processor | None], ...]
     positional: bool
-    results: tuple[Processor | None, ...]
+    # (column index, result processor) for the columns that have one.
+    results: tuple[tuple[int, Processor], ...]
 
-    def driver_parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        processed = (
-            (name, process(values.get(name, default)) if process else values.get(name, default))
-            for name, default, process in self.parameters
-        )
+    def driver_parameters(self, values: Mapping[str, Any]) -> list[Any] | dict[str, Any]:
+        processed = []
+        for name, default, process in self.parameters:
+            value = values.get(name, default)
+            processed.append(process(value) if process else value)
         if self.positional:
-            return tuple(value for _name, value in processed)
-        return dict(processed)
+            return processed
+        return {name: value for (name, _default, _process), value in zip(self.parameters, processed)}
 
-    def python_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(process(value) if process else value for process, value in zip(self.results, row))
+    def python_row(self, row: tuple[Any, ...]) -> list[Any]:
+        values = list(row)
+        for index, process in self.results:
+            values[index] = process(values[index])
+        return values
 
 
 class DriverStatement:
@@ -150,7 +154,8 @@ class DriverStatement:
             for name in names
         )
         columns = getattr(self.statement, "selected_columns", ())
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        processors = (column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+        results = tuple((index, process) for index, process in enumerate(processors) if process is not None)
         return DriverSQL(compiled.string, parameters, positional, results)
 
 
@@ -182,7 +187,7 @@ class DriverConnection:
         compiled = statement.for_dialect(self.dialect)
         self._run(compiled.sql, compiled.driver_parameters(values))
 
-    def first(self, statement: DriverStatement, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, statement: DriverStatement, values: Mapping[str, Any]) -> list[Any] | None:
         """Run a query and return its first row in Python values, or None."""
         compiled = statement.for_dialect(self.dialect)
         self._run(compiled.sql, compiled.driver_parameters(values))
