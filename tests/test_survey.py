@@ -464,3 +464,19 @@ def test_the_answer_form_refuses_to_be_built_without_its_link(app):
 
     with app.test_request_context("/s/x", method="POST"), pytest.raises(TypeError, match="survey token"):
         AnswerForm(meta={"csrf": True})
+
+
+def test_the_answer_forms_signer_keeps_its_derived_key_and_signs_as_itsdangerous_does():
+    import hashlib
+
+    from itsdangerous import Signer
+
+    from survey_app.forms.survey import ANSWER_CSRF_SALT, KeyKeepingSigner
+
+    options = {"salt": ANSWER_CSRF_SALT, "key_derivation": "hmac", "digest_method": hashlib.sha256}
+    old, new = secrets.token_hex(32), secrets.token_hex(32)
+    plain, kept = Signer([old, new], **options), KeyKeepingSigner([old, new], **options)
+    for _ in range(2):  # the second round uses the kept keys
+        assert kept.get_signature("a link hash") == plain.get_signature("a link hash")
+        assert kept.verify_signature("a link hash", Signer(old, **options).get_signature("a link hash"))
+        assert not kept.verify_signature("another hash", plain.get_signature("a link hash"))
