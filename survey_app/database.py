@@ -109,7 +109,7 @@ class DriverSQL:
             processed.append(process(value) if process else value)
         if self.positional:
             return processed
-        return {name: value for (name, _default, _process), value in zip(self.parameters, processed)}
+        return {name: value for (name, _default, _process), value in zip(self.parameters, processed, strict=True)}
 
     def python_row(self, row: tuple[Any, ...]) -> list[Any]:
         values = list(row)
@@ -206,21 +206,23 @@ class DriverConnection:
     def close(self) -> None:
         """Return the connection to the pool, which rolls back whatever was not committed."""
         try:
-            self.cursor.close()
+            if self.pooled.is_valid:  # an invalidated connection was closed with its cursor
+                self.cursor.close()
         finally:
             self.pooled.close()
 
     def _run(self, sql: str, parameters: Any) -> None:
-        self._call(self.cursor.execute, sql, parameters, statement=sql)
+        self._call(self.cursor.execute, sql, parameters, statement=sql, parameters=parameters)
 
-    def _call(self, method: Callable[..., Any], *args: Any, statement: str | None = None) -> Any:
+    def _call(self, method: Callable[..., Any], *args: Any, statement: str | None = None,
+              parameters: Any = None) -> Any:
         try:
             return method(*args)
         except self.dialect.loaded_dbapi.Error as error:
             lost = self.dialect.is_disconnect(error, self.pooled.dbapi_connection, self.cursor)
             if lost:
                 self.pooled.invalidate(error)
-            raise self._wrapped(error, lost, statement, args[1] if statement else None) from error
+            raise self._wrapped(error, lost, statement, parameters) from error
 
     def _wrapped(self, error: Exception, lost: bool, statement: str | None = None,
                  parameters: Any = None) -> Exception:

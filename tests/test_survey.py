@@ -480,3 +480,24 @@ def test_the_answer_forms_signer_keeps_its_derived_key_and_signs_as_itsdangerous
         assert kept.get_signature("a link hash") == plain.get_signature("a link hash")
         assert kept.verify_signature("a link hash", Signer(old, **options).get_signature("a link hash"))
         assert not kept.verify_signature("another hash", plain.get_signature("a link hash"))
+
+
+def test_a_connection_lost_on_the_drivers_cursor_is_dropped_from_the_pool(app, monkeypatch):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from survey_app.database import DriverStatement, driver_connection
+
+    with app.app_context():
+        engine = db.engine
+        with driver_connection(engine) as connection:
+            lost = connection.pooled.dbapi_connection
+        monkeypatch.setattr(engine.dialect, "is_disconnect", lambda *_args: True)
+        with pytest.raises(DBAPIError) as failure, driver_connection(engine) as connection:
+            assert connection.pooled.dbapi_connection is lost  # the pool hands the same one out again
+            connection.first(DriverStatement(text("SELECT missing FROM no_such_table")), {})
+        assert failure.value.connection_invalidated
+        monkeypatch.undo()
+        with driver_connection(engine) as connection:
+            assert connection.pooled.dbapi_connection is not lost
+            assert connection.first(DriverStatement(text("SELECT 1")), {}) == [1]
