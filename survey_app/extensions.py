@@ -67,9 +67,10 @@ class LoginManager(flask_login.LoginManager):
     request, to set or clear the remember-me cookie when login_user, logout_user or a failed
     session-protection check asked for it; reading the session also gives every response
     "Vary: Cookie". On an anonymous blueprint's page (the customers' survey pages) that did not
-    load the user, none of those can have happened, so the hook is skipped: a tenth of a survey
-    page view's CPU, and a page that does not depend on cookies says so. A page of such a
-    blueprint that did load the user (a template showing current_user) still gets the full hook.
+    load the user, none of those can have happened, so the hook is skipped (2% of a survey page
+    view's instructions), and a page that does not depend on cookies no longer says it does. A
+    page of such a blueprint that did load the user (a template showing current_user, an error
+    page in the site's layout) still gets the full hook.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
