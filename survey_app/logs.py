@@ -42,6 +42,7 @@ _LONG_RUN = re.compile(r"(?<![\w-])[A-Za-z0-9_-]{22,}(?![\w-])")
 _UPPER, _LOWER, _DIGIT = re.compile(r"[A-Z]"), re.compile(r"[a-z]"), re.compile(r"[0-9]")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON_KEY = "HTTP_X_REQUEST_ID"
 NO_REQUEST_ID = "-"
 # What a request id taken from a header may look like: short, and nothing that could forge a
 # log line or a JSON field (no spaces, quotes, newlines or control characters).
@@ -121,7 +122,9 @@ def valid_request_id(value: str | None) -> bool:
 
 def assign_request_id() -> None:
     """Take the proxy's well-formed X-Request-ID, or make one; keep it for this request."""
-    given = request.headers.get(REQUEST_ID_HEADER)
+    # Straight from the WSGI environ: request.headers builds a header view first, and its get()
+    # raises and catches a KeyError when the header is absent, as it is for most clients.
+    given = request.environ.get(REQUEST_ID_ENVIRON_KEY)
     g.request_id = given if valid_request_id(given) else secrets.token_hex(16)
 
 

@@ -18,6 +18,17 @@ def test_every_page_sends_the_security_headers(client):
         assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+def test_a_views_own_security_header_is_kept_and_the_others_added(app, client):
+    @app.get("/test-own-frame-policy")
+    def framed() -> tuple[str, dict[str, str]]:
+        return "framed", {"x-frame-options": "SAMEORIGIN"}
+
+    response = client.get("/test-own-frame-policy")
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
 def test_unknown_pages_get_a_404_page(client):
     response = client.get("/nothing-here")
     assert response.status_code == 404

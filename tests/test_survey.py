@@ -84,6 +84,58 @@ def test_a_scanner_opening_every_score_link_records_nothing(app, client, link):
     assert client.post(f"/s/{link}", data={"score": "8", "comment": ""}).status_code == 302
 
 
+def test_only_a_get_records_the_first_opening_and_later_ones_keep_its_time(app, client, link):
+    before = utcnow()
+    assert client.head(f"/s/{link}?score=4").status_code == 200
+    assert invitation_row(app).opened_at is None  # a HEAD shows nobody a page
+    assert client.get(f"/s/{link}?score=4").status_code == 200
+    first = invitation_row(app).opened_at
+    assert first is not None and before <= first <= utcnow() and first.tzinfo is not None
+    assert client.get(f"/s/{link}?score=9").status_code == 200
+    assert invitation_row(app).opened_at == first
+    assert responses(app) == []
+
+
+@pytest.mark.parametrize("state", ["expired", "cancelled"])
+def test_an_expired_or_cancelled_link_is_not_marked_opened(app, client, state):
+    with app.app_context():
+        if state == "expired":
+            _, token = factories.invitation(expires_at=utcnow() - timedelta(days=1))
+        else:
+            _, token = factories.invitation(state="cancelled")
+        db.session.commit()
+    assert client.get(f"/s/{token}").status_code == (410 if state == "expired" else 404)
+    assert invitation_row(app).opened_at is None
+
+
+def test_a_reminder_link_opens_the_same_invitation(app, client):
+    from survey_app.models import ReminderLink
+    from survey_app.services.tokens import new_token
+
+    with app.app_context():
+        invitation, _ = factories.invitation()
+        reminder_token, reminder_hash = new_token()
+        db.session.add(ReminderLink(invitation_id=invitation.id, token_hash=reminder_hash))
+        db.session.commit()
+    assert client.get(f"/s/{reminder_token}?score=6").status_code == 200
+    assert invitation_row(app).opened_at is not None
+
+
+def test_a_database_error_on_the_drivers_cursor_is_sqlalchemys(app):
+    """The lookup and mark-opened run on the driver's cursor (database.DriverConnection); their
+    errors must still reach the error handlers (503 for a lost database) as SQLAlchemy's."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from survey_app.database import DriverStatement, driver_connection
+
+    with app.app_context(), driver_connection(db.engine) as connection:
+        with pytest.raises(DBAPIError) as failure:
+            connection.first(DriverStatement(text("SELECT missing FROM no_such_table")), {})
+        assert "no_such_table" in str(failure.value)
+        assert not failure.value.connection_invalidated
+
+
 def sent(reply):
     """Close a reply as a server does once it has sent it; work queued for after the reply runs then."""
     reply.close()
@@ -412,3 +464,40 @@ def test_the_answer_form_refuses_to_be_built_without_its_link(app):
 
     with app.test_request_context("/s/x", method="POST"), pytest.raises(TypeError, match="survey token"):
         AnswerForm(meta={"csrf": True})
+
+
+def test_the_answer_forms_signer_keeps_its_derived_key_and_signs_as_itsdangerous_does():
+    import hashlib
+
+    from itsdangerous import Signer
+
+    from survey_app.forms.survey import ANSWER_CSRF_SALT, KeyKeepingSigner
+
+    options = {"salt": ANSWER_CSRF_SALT, "key_derivation": "hmac", "digest_method": hashlib.sha256}
+    old, new = secrets.token_hex(32), secrets.token_hex(32)
+    plain, kept = Signer([old, new], **options), KeyKeepingSigner([old, new], **options)
+    for _ in range(2):  # the second round uses the kept keys
+        assert kept.get_signature("a link hash") == plain.get_signature("a link hash")
+        assert kept.verify_signature("a link hash", Signer(old, **options).get_signature("a link hash"))
+        assert not kept.verify_signature("another hash", plain.get_signature("a link hash"))
+
+
+def test_a_connection_lost_on_the_drivers_cursor_is_dropped_from_the_pool(app, monkeypatch):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from survey_app.database import DriverStatement, driver_connection
+
+    with app.app_context():
+        engine = db.engine
+        with driver_connection(engine) as connection:
+            lost = connection.pooled.dbapi_connection
+        monkeypatch.setattr(engine.dialect, "is_disconnect", lambda *_args: True)
+        with pytest.raises(DBAPIError) as failure, driver_connection(engine) as connection:
+            assert connection.pooled.dbapi_connection is lost  # the pool hands the same one out again
+            connection.first(DriverStatement(text("SELECT missing FROM no_such_table")), {})
+        assert failure.value.connection_invalidated
+        monkeypatch.undo()
+        with driver_connection(engine) as connection:
+            assert connection.pooled.dbapi_connection is not lost
+            assert connection.first(DriverStatement(text("SELECT 1")), {}) == [1]

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, Signer
+from itsdangerous.encoding import want_bytes
 from wtforms import TextAreaField
 from wtforms.csrf.core import CSRF, CSRFTokenField
 from wtforms.validators import ValidationError
@@ -38,10 +40,26 @@ from survey_app.services.tokens import hash_token
 ANSWER_CSRF_SALT = "survey-answer-csrf"
 
 
+class KeyKeepingSigner(Signer):
+    """itsdangerous' Signer, deriving its key from the secret once instead of for every
+    signature and check (the derivation is an HMAC of its own); the signatures are the same."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived_keys: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        secret = self.secret_keys[-1] if secret_key is None else want_bytes(secret_key)
+        derived = self._derived_keys.get(secret)
+        if derived is None:
+            derived = self._derived_keys[secret] = super().derive_key(secret)
+        return derived
+
+
 @lru_cache(maxsize=8)
 def _signer(secret: str | bytes) -> Signer:
-    # Deriving the key is an HMAC of its own; the signer is kept per secret (tests make many apps).
-    return Signer(secret, salt=ANSWER_CSRF_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+    # Kept per secret (tests make many apps), with its derived key.
+    return KeyKeepingSigner(secret, salt=ANSWER_CSRF_SALT, key_derivation="hmac", digest_method=hashlib.sha256)
 
 
 def _csrf_secret() -> str | bytes:

@@ -4,7 +4,9 @@ store exactly one answer per invitation however often, and however concurrently,
 Every survey request runs these, so they are written for speed: each is one prebuilt Core
 statement with bound parameters, run on a connection of its own rather than through the ORM
 session (building statements per request, loading ORM objects and the session's bookkeeping
-cost more than the database work itself; see docs/survey.md).
+cost more than the database work itself; see docs/survey.md). The two that every page view
+runs, the lookup and the mark-opened write, go further: compiled once per dialect and run on
+the driver's cursor (database.DriverStatement).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from survey_app import jobs
+from survey_app.database import DriverStatement, driver_connection
 from survey_app.extensions import db
 from survey_app.models import Campaign, Customer, Invitation, ReminderLink, Response, utcnow
 from survey_app.services.tokens import MAX_TOKEN_LENGTH, hash_token
@@ -131,12 +134,14 @@ def _link_lookup() -> Any:
     )
 
 
-LINK_LOOKUP = _link_lookup()
+LINK_LOOKUP = DriverStatement(_link_lookup())
+# A link's first opening. Conditional, so two first clicks at once keep the earlier time.
 MARK_OPENED = (
     update(invitations)
     .where(invitations.c.id == bindparam("invitation_id"), invitations.c.opened_at.is_(None))
     .values(opened_at=bindparam("now"))
 )
+MARK_OPENED_ON_DRIVER = DriverStatement(MARK_OPENED)
 
 
 def find_link(token: str, *, note_opening: bool = False) -> SurveyLink:
@@ -144,19 +149,20 @@ def find_link(token: str, *, note_opening: bool = False) -> SurveyLink:
 
     With note_opening (a GET: a person or a mail scanner clicked the link) the first opening of
     an open link is recorded too: a click, not an answer. The write reuses the lookup's
-    connection (a second checkout from the pool cost more than the UPDATE), in a transaction of
-    its own, started as a writer like every write here (write_transaction).
+    connection (a second checkout from the pool cost more than the UPDATE) and is started as a
+    writer like every write here (write_transaction). Both run on the driver's cursor
+    (database.DriverConnection): SQLAlchemy's execution of them cost more than SQLite's work.
     """
     if not TOKEN_PATTERN.fullmatch(token):
         return SurveyLink(LinkState.UNKNOWN)
-    with db.engine.connect() as connection:
-        row = connection.execute(LINK_LOOKUP, {"token_hash": hash_token(token)}).first()
-        link = _link_from_row(row)
+    with driver_connection(db.engine) as connection:
+        link = _link_from_row(connection.first(LINK_LOOKUP, {"token_hash": hash_token(token)}))
         if note_opening and link.state is LinkState.OPEN and not link.opened:
-            # End the read first: on SQLite a read transaction that then writes cannot wait for
-            # the write lock; a transaction begun as a writer can.
-            connection.rollback()
-            _mark_opened(connection, link.invitation_id)
+            # On SQLite the read was a snapshot of its own (autocommit), so the write starts a
+            # transaction that waits for the write lock; on PostgreSQL it joins the read's.
+            connection.begin_write()
+            connection.execute(MARK_OPENED_ON_DRIVER, {"invitation_id": link.invitation_id, "now": utcnow()})
+            connection.commit()
     return link
 
 
@@ -172,13 +178,6 @@ def _link_from_row(row: Any) -> SurveyLink:
         link_state, invitation_id, invitation_language or customer_language or campaign_language,
         campaign_id, campaign_name, opened_at is not None, score, comment or "",
     )
-
-
-def _mark_opened(connection: Connection, invitation_id: int | None) -> None:
-    """Note the first opening of a link. Only a link not opened before gets here, and the UPDATE
-    is conditional, so two first clicks at once keep the earlier time."""
-    with _as_writer(connection).begin():
-        connection.execute(MARK_OPENED, {"invitation_id": invitation_id, "now": utcnow()})
 
 
 def _as_writer(connection: Connection) -> Connection:

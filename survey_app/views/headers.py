@@ -21,12 +21,18 @@ SECURITY_HEADERS = (
 )
 
 
+# With each name lowered once: header names compare case-insensitively.
+_SECURITY_HEADERS_LOWERED = tuple((name, name.lower(), value) for name, value in SECURITY_HEADERS)
+
+
 def add_security_headers(response: Response) -> Response:
     """Add CSP, nosniff, frame and referrer policies to a response, unless a view set its own."""
     headers = response.headers
-    for name, value in SECURITY_HEADERS:
-        # A membership test and add() instead of setdefault(), which runs every value through
-        # set()'s option handling: this hook runs on every response.
-        if name not in headers:
+    # One pass over the response's few headers, not a membership test per policy: Werkzeug's
+    # `name in headers` raises and catches an HTTPException-based KeyError for every absent
+    # name, and this hook runs on every response.
+    present = {name.lower() for name, _value in headers}
+    for name, lowered, value in _SECURITY_HEADERS_LOWERED:
+        if lowered not in present:
             headers.add(name, value)
     return response

@@ -18,7 +18,7 @@ from markupsafe import escape
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
-from survey_app.extensions import client_address, csrf, limiter
+from survey_app.extensions import client_address, csrf, limiter, login_manager
 from survey_app.forms.survey import AnswerForm, link_csrf_token
 from survey_app.services import survey
 from survey_app.services.survey import AnswerError, LinkState, SurveyLink
@@ -32,6 +32,8 @@ bp = Blueprint("survey", __name__)
 # (forms/survey.py says why), so a failed check can re-render the page with the typed text kept,
 # instead of the global handler's bare 400 page; and a survey page needs no session cookie.
 csrf.exempt(bp)
+# Customers never sign in: no login, logout or remember-me cookie to maintain (extensions.py).
+login_manager.anonymous_blueprints.add(bp.name)
 
 # Every request that looks a token up counts against its client address (request.remote_addr,
 # which ProxyFix takes from X-Forwarded-For only for PROXY_FIX_X_FOR trusted proxies). The
