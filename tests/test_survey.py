@@ -162,8 +162,13 @@ def test_a_second_submit_changes_the_answer_and_keeps_answered_at(app, client, l
     assert (second.id, second.score, second.comment, second.revision) == (first.id, 9, "Toch snel geholpen", 2)
     assert second.answered_at == first.answered_at
     assert second.updated_at > first.updated_at
-    page = client.get(f"/s/{link}").get_data(as_text=True)
+    reply = client.get(f"/s/{link}")
+    page = reply.get_data(as_text=True)
     assert 'id="score-9" value="9" checked' in page and "Toch snel geholpen" in page
+    # A page that shows a stored answer is kept by no cache, nor is the thank-you page.
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert client.get(f"/s/{link}/thanks").headers["Cache-Control"] == "no-store"
+    assert client.post(f"/s/{link}", data={"score": "x"}).headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("scores", [["11"], ["-1"], ["٩"], ["1_0"], [" 9"], ["10.0"], ["+7"], ["9", "3"], [""], []])

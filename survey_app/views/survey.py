@@ -162,9 +162,14 @@ def refuse_bad_link(status: int) -> NoReturn:
     abort(status)
 
 
+# The survey and thank-you pages show the respondent's stored answer: no browser or proxy may
+# keep a copy (a shared computer's cache, a company proxy).
+PRIVATE_PAGE = {"Cache-Control": "no-store"}
+
+
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limit_link_lookups
-def answer(token: str) -> str | Response | tuple[str, int]:
+def answer(token: str) -> Response | tuple[str, dict[str, str]] | tuple[str, int, dict[str, str]]:
     link = open_link(token, note_opening=request.method == "GET")
     if request.method != "POST":
         score = link.score
@@ -173,7 +178,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
                 score = survey.parse_score(request.args.getlist("score"))
             except AnswerError:
                 score = None
-        return answer_page(token, link, score, link.comment)
+        return answer_page(token, link, score, link.comment), PRIVATE_PAGE
 
     form = AnswerForm(meta={"csrf_context": token})
     typed = form.comment.data or ""
@@ -193,7 +198,7 @@ def answer(token: str) -> str | Response | tuple[str, int]:
         except AnswerError:
             error = _("Please keep your answer under %(limit)s characters.", limit=survey.MAX_COMMENT_LENGTH)
     if error is not None:
-        return answer_page(token, link, score, typed, error), 400
+        return answer_page(token, link, score, typed, error), 400, PRIVATE_PAGE
     assert score is not None and link.invitation_id is not None
     response_id = survey.store_answer(link.invitation_id, score, comment, g.locale)
     reply = redirect(url_for(".thanks", token=token, lang=g.locale))
@@ -257,11 +262,11 @@ def compiled_answer_page(
 
 @bp.get("/s/<token>/thanks")
 @limit_link_lookups
-def thanks(token: str) -> str:
+def thanks(token: str) -> tuple[str, dict[str, str]]:
     link = open_link(token)
     if not link.answered:
         refuse_bad_link(404)
-    return render_template("survey/thanks.html", score=link.score, comment=link.comment, token=token)
+    return render_template("survey/thanks.html", score=link.score, comment=link.comment, token=token), PRIVATE_PAGE
 
 
 @bp.get("/privacy")
