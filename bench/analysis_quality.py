@@ -169,6 +169,9 @@ def main() -> int:
     # Item matching: every labelled mention must be found, and every labelled finding item must
     # be named by a finding of the same category.
     mention_total = mention_hit = finding_total = finding_hit = predicted_mentions = spurious = 0
+    # The finding items whose category was reported: how often the item was then the right one
+    # (the rest of the finding-item misses are category or detection errors, not item matching).
+    category_found = category_found_hit = 0
     for row, result in zip(rows, results):
         found_labels = {m.item.label for m in result.item_mentions if m.item is not None}
         predicted_mentions += len(found_labels)
@@ -180,7 +183,11 @@ def main() -> int:
         for finding in row["findings"]:
             if finding["item"] is not None:
                 finding_total += 1
-                finding_hit += (finding["category"], finding["item"]) in named
+                hit = (finding["category"], finding["item"]) in named
+                finding_hit += hit
+                if finding["category"] in result.categories:
+                    category_found += 1
+                    category_found_hit += hit
     total = mention_total + finding_total
     accuracy = (mention_hit + finding_hit) / total if total else 0.0
     summary["survey_app.analysis"]["item_accuracy"] = accuracy
@@ -189,6 +196,8 @@ def main() -> int:
           f"(mentions {mention_hit}/{mention_total}, finding items {finding_hit}/{finding_total}); "
           f"mention precision {1 - spurious / predicted_mentions if predicted_mentions else 0:.3f} "
           f"({spurious} of {predicted_mentions} predicted mentions not labelled)")
+    print(f"  finding items whose category was reported: item right in {category_found_hit}/{category_found}; "
+          f"the other {finding_total - category_found} finding items had their category missed")
     print()
     ours = summary["survey_app.analysis"]
     for key, target in TARGETS.items():
