@@ -27,6 +27,8 @@ _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+# scikit-learn's default token pattern, the one evaluation/train_model.py uses.
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 def _term_frequencies(counts: list[int], sublinear: bool) -> np.ndarray:
@@ -49,6 +51,10 @@ class _Vectorizer:
     offset: int
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+    # The same as arrays, for predict(): numpy joins them without a Python step per index.
+    _arrays: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _chunk_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
@@ -60,16 +66,92 @@ class _Vectorizer:
         values /= math.sqrt(float(values @ values))
         return indices, values
 
-    def term_counts(self, lowered: str) -> Counter[int]:
-        """Count the in-vocabulary terms of lowercased text, by global feature index."""
+    def term_counts(self, lowered: str, chunks: Sequence[str] | None = None) -> Counter[int]:
+        """Count the in-vocabulary terms of lowercased text, by global feature index.
+
+        `chunks` is lowered.split(), when the caller has it already (several vectorizers read
+        the same text).
+        """
+        if chunks is None:
+            chunks = lowered.split()
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # are cached: customers use the same few hundred words over and over.
             cache = self._cache
             ngrams = self._word_ngrams
-            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in lowered.split()]
+            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks]
             return Counter(itertools.chain.from_iterable(found))
+        if self._chunked_words:
+            return Counter(self._word_terms_by_chunk(chunks))
         return Counter(self._word_terms(lowered))
+
+    def occurrences(self, lowered: str, chunks: Sequence[str]) -> list[np.ndarray]:
+        """Return the global indices of every in-vocabulary term occurrence, repeats included."""
+        if self.analyzer == "char_wb":
+            arrays = self._arrays
+            return [found if (found := arrays.get(word)) is not None else self._word_array(word) for word in chunks]
+        if self._chunked_words:
+            return [np.array(self._word_terms_by_chunk(chunks), dtype=np.intp)]
+        return [np.array(self._word_terms(lowered), dtype=np.intp)]
+
+    def _word_array(self, word: str) -> np.ndarray:
+        found = np.array(self._word_ngrams(word), dtype=np.intp)
+        if len(self._arrays) < 200_000:
+            self._arrays[word] = found
+        return found
+
+    @functools.cached_property
+    def _chunked_words(self) -> bool:
+        """Whether word terms can be found chunk by chunk (see _word_terms_by_chunk)."""
+        return (self.analyzer == "word" and self.token_pattern is not None
+                and self.token_pattern.pattern == _DEFAULT_TOKEN_PATTERN
+                and self.ngram_range[0] in (1, 2) and self.ngram_range[1] <= 2)
+
+    def _word_terms_by_chunk(self, chunks: Sequence[str]) -> list[int]:
+        """Return what _word_terms returns, from per-chunk results cached across comments.
+
+        The default token pattern never matches whitespace, so the words of a text are the
+        words of its whitespace-separated chunks one after the other; only a bigram across two
+        chunks is looked up per comment. Unigrams come first, then bigrams in text order, as in
+        _word_terms (the order of the sums that follow depends on it).
+        """
+        cache = self._chunk_cache
+        places = self._ngram_places.get(2) if self.ngram_range[1] == 2 else None
+        unigrams: list[int] = []
+        bigrams: list[int] = []
+        previous: str | None = None
+        for chunk in chunks:
+            record = cache.get(chunk)
+            if record is None:
+                record = self._chunk_record(chunk)
+            chunk_unigrams, chunk_bigrams, head, tail = record
+            if head is None:
+                continue
+            unigrams += chunk_unigrams
+            if places is not None:
+                if previous is not None and previous in places[0] and head in places[1]:
+                    index = self._global_vocabulary.get(f"{previous} {head}")
+                    if index is not None:
+                        bigrams.append(index)
+                bigrams += chunk_bigrams
+            previous = tail
+        if self.ngram_range[0] == 1:
+            unigrams += bigrams
+            return unigrams
+        return bigrams
+
+    def _chunk_record(self, chunk: str) -> tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]:
+        """Return a chunk's unigram and inner bigram indices, and its first and last word."""
+        assert self.token_pattern is not None
+        words = self.token_pattern.findall(chunk)
+        get = self._global_vocabulary.get
+        unigrams = tuple(index for index in map(get, words) if index is not None)
+        bigrams = tuple(index for index in map(get, (f"{a} {b}" for a, b in zip(words, words[1:])))
+                        if index is not None)
+        record = (unigrams, bigrams, words[0] if words else None, words[-1] if words else None)
+        if len(self._chunk_cache) < 200_000:
+            self._chunk_cache[chunk] = record
+        return record
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
@@ -150,23 +232,38 @@ class LinearTextModel:
         if self.language_prefix:
             text = f"{language} {text}"
         lowered = text.lower()
-        blocks = [vectorizer.term_counts(lowered) for vectorizer in self.vectorizers]
-        total = sum(map(len, blocks))
-        if not total:
+        chunks = lowered.split()
+        parts: list[np.ndarray] = []
+        for vectorizer in self.vectorizers:
+            parts += vectorizer.occurrences(lowered, chunks)
+        terms = np.concatenate(parts) if parts else _EMPTY_INDICES
+        if not terms.size:
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
-        # has a few hundred n-grams, too few to amortize many small numpy calls.
-        indices = np.fromiter(itertools.chain.from_iterable(blocks), dtype=np.intp, count=total)
-        # take() rather than fancy indexing: several times cheaper on a few hundred rows.
-        rows = self._weights_and_idf.take(indices, axis=0)
-        values = self._frequencies(blocks) * rows[:, -1]
-        start = 0
-        for block in blocks:
-            if block:
-                segment = values[start:start + len(block)]
+        # has a few hundred n-gram occurrences, too few to amortize many small numpy calls.
+        # Sorting the occurrences groups each term's repeats and keeps the blocks apart (a
+        # block's indices all follow the previous block's), so counting them is a few array
+        # steps rather than a Counter and converting its keys and values one by one.
+        terms.sort()
+        size = terms.size
+        first = np.empty(size, dtype=bool)
+        first[0] = True
+        np.not_equal(terms[1:], terms[:-1], out=first[1:])
+        starts = first.nonzero()[0]
+        unique = terms[starts]
+        counts = np.empty_like(starts)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = size - starts[-1]
+        values = self._count_weights(unique, counts)
+        values *= self._idf.take(unique)
+        low = 0
+        for high in (*unique.searchsorted(self._block_starts).tolist(), len(unique)):
+            if high > low:
+                segment = values[low:high]
                 segment /= math.sqrt(float(segment @ segment))
-                start += len(block)
-        logits = (values @ rows[:, :-1]).tolist()
+                low = high
+        # take() rather than fancy indexing: several times cheaper on a few hundred rows.
+        logits = (values @ self.weights.take(unique, axis=0)).tolist()
         try:
             # _sigmoid's arithmetic inline: eight Python calls cost more than the arithmetic.
             return {label: 1.0 / (1.0 + math.exp(-(intercept + logit)))
@@ -174,6 +271,24 @@ class LinearTextModel:
         except OverflowError:
             return {label: _sigmoid(intercept + logit)
                     for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
+
+    def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Return the term-frequency factor of each count, for the terms `unique` (sorted)."""
+        if self._uniform_tf:
+            if not self.vectorizers[0].sublinear_tf:
+                return counts.astype(np.float64)
+            try:
+                # The table covers the small counts of almost every term; take() raises on a
+                # larger one, which spares scanning every count for the largest first.
+                return _SUBLINEAR_ARRAY.take(counts)
+            except IndexError:
+                return _term_frequencies(counts.tolist(), True)
+        # Blocks that weigh counts differently: each block by its own vectorizer.
+        bounds = [0, *unique.searchsorted(self._block_starts).tolist(), len(unique)]
+        return np.concatenate([
+            _term_frequencies(counts[low:high].tolist(), vectorizer.sublinear_tf) if high > low else _EMPTY_VALUES
+            for vectorizer, low, high in zip(self.vectorizers, bounds, bounds[1:])
+        ])
 
     def predict_many(self, texts: Sequence[str], language: str) -> list[dict[str, float]]:
         """Return a probability per label for each text, scoring them all in one pass."""
@@ -228,6 +343,16 @@ class LinearTextModel:
 
     def _vectorizer_of(self, index: int) -> _Vectorizer:
         return next(v for v in reversed(self.vectorizers) if v.offset <= index)
+
+    @functools.cached_property
+    def _idf(self) -> np.ndarray:
+        """Every feature's idf, block after block."""
+        return np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
+
+    @functools.cached_property
+    def _block_starts(self) -> np.ndarray:
+        """The first global index of every block but the first."""
+        return np.asarray([vectorizer.offset for vectorizer in self.vectorizers[1:]], dtype=np.intp)
 
     @functools.cached_property
     def _uniform_tf(self) -> bool:
