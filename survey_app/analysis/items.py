@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
@@ -39,6 +39,8 @@ _ORDINALS = {
 # Other ordinals are days of the month: "June 30th" and "de 20e" compare as "30" and "20".
 _DAY_ORDINAL_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th|e|ste|de)$")
 _STRIP_RE = re.compile(r"['.\-]")
+# How close a window written without spaces must come to an alias written without spaces.
+_GLUE_BAR = 92.0
 
 
 @functools.lru_cache(maxsize=65536)
@@ -98,10 +100,18 @@ def _city_index(item_cities: tuple[str, ...]) -> tuple[dict[str, str], frozenset
 class _Alias:
     item: PromisedItem
     tokens: tuple[str, ...]
+    # The alias written without spaces, and the lengths of a glued window whose fuzz.ratio
+    # against it can reach the glue bar at all (see _can_reach_ratio): set once, read per word.
+    glued: str = field(init=False)
+    glue_lengths: range = field(init=False)
 
-    @property
-    def glued(self) -> str:
-        return "".join(self.tokens)
+    def __post_init__(self) -> None:
+        glued = "".join(self.tokens)
+        possible = [length for length in range(2 * len(glued) + 2) if _can_reach_ratio(length, len(glued), _GLUE_BAR)]
+        object.__setattr__(self, "glued", glued)
+        # The possible lengths are one run around the alias's own length (the bound falls off
+        # on both sides of it).
+        object.__setattr__(self, "glue_lengths", range(possible[0], possible[-1] + 1) if possible else range(0))
 
 
 @dataclass(frozen=True)
@@ -337,10 +347,10 @@ def find_mentions(
                         score = alone
                     else:
                         joined = "".join(forms[start:start + width])
-                        if not _can_reach_ratio(len(joined), len(glued), 92.0):
+                        if len(joined) not in alias.glue_lengths:
                             continue
                         score = fuzz.ratio(joined, glued)
-                    if score >= 92.0:
+                    if score >= _GLUE_BAR:
                         candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
     for position, plan in enumerate(plans):
         for score, item in plan.distinctive:
