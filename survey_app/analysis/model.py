@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,6 @@ class _Vectorizer:
     offset: int
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
-    # The same as arrays, for predict(): numpy joins them without a Python step per index.
-    _arrays: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     _chunk_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]] = field(
         default_factory=dict, compare=False, repr=False)
 
@@ -85,20 +83,16 @@ class _Vectorizer:
             return Counter(self._word_terms_by_chunk(chunks))
         return Counter(self._word_terms(lowered))
 
-    def occurrences(self, lowered: str, chunks: Sequence[str]) -> list[np.ndarray]:
+    def occurrences(self, lowered: str, chunks: Sequence[str]) -> Iterable[int]:
         """Return the global indices of every in-vocabulary term occurrence, repeats included."""
         if self.analyzer == "char_wb":
-            arrays = self._arrays
-            return [found if (found := arrays.get(word)) is not None else self._word_array(word) for word in chunks]
+            cache = self._cache
+            ngrams = self._word_ngrams
+            return itertools.chain.from_iterable(
+                [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks])
         if self._chunked_words:
-            return [np.array(self._word_terms_by_chunk(chunks), dtype=np.intp)]
-        return [np.array(self._word_terms(lowered), dtype=np.intp)]
-
-    def _word_array(self, word: str) -> np.ndarray:
-        found = np.array(self._word_ngrams(word), dtype=np.intp)
-        if len(self._arrays) < 200_000:
-            self._arrays[word] = found
-        return found
+            return self._word_terms_by_chunk(chunks)
+        return self._word_terms(lowered)
 
     @functools.cached_property
     def _chunked_words(self) -> bool:
@@ -140,7 +134,9 @@ class _Vectorizer:
             return unigrams
         return bigrams
 
-    def _chunk_record(self, chunk: str) -> tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]:
+    def _chunk_record(
+        self, chunk: str, remember: bool = True
+    ) -> tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]:
         """Return a chunk's unigram and inner bigram indices, and its first and last word."""
         assert self.token_pattern is not None
         words = self.token_pattern.findall(chunk)
@@ -149,32 +145,32 @@ class _Vectorizer:
         bigrams = tuple(index for index in map(get, (f"{a} {b}" for a, b in zip(words, words[1:])))
                         if index is not None)
         record = (unigrams, bigrams, words[0] if words else None, words[-1] if words else None)
-        if len(self._chunk_cache) < 200_000:
+        if remember and len(self._chunk_cache) < 200_000:
             self._chunk_cache[chunk] = record
         return record
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
         if cached is None:
-            # Same as scikit-learn's char_wb: n-grams of the space-padded word.
-            low, high = self.ngram_range
-            padded = f" {word} "
-            vocabulary = self.vocabulary
-            # New int objects, made one after the other: a word's indices then sit side by side
-            # in memory, which counting them (comment after comment) reads faster than ints
-            # shared from one big table.
-            found = []
-            for n in range(low, high + 1):
-                if len(padded) < n:
-                    break
-                for i in range(len(padded) - n + 1):
-                    index = vocabulary.get(padded[i:i + n])
-                    if index is not None:
-                        found.append(index + self.offset)
-            cached = tuple(found)
+            cached = self._ngrams_of(word)
             if len(self._cache) < 200_000:
                 self._cache[word] = cached
         return cached
+
+    def _ngrams_of(self, word: str) -> tuple[int, ...]:
+        # Same as scikit-learn's char_wb: n-grams of the space-padded word.
+        low, high = self.ngram_range
+        padded = f" {word} "
+        vocabulary = self.vocabulary
+        found = []
+        for n in range(low, high + 1):
+            if len(padded) < n:
+                break
+            for i in range(len(padded) - n + 1):
+                index = vocabulary.get(padded[i:i + n])
+                if index is not None:
+                    found.append(index + self.offset)
+        return tuple(found)
 
     def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
@@ -233,10 +229,11 @@ class LinearTextModel:
             text = f"{language} {text}"
         lowered = text.lower()
         chunks = lowered.split()
-        parts: list[np.ndarray] = []
-        for vectorizer in self.vectorizers:
-            parts += vectorizer.occurrences(lowered, chunks)
-        terms = np.concatenate(parts) if parts else _EMPTY_INDICES
+        if self._chunk_layout is not None:
+            terms = self._chunk_occurrences(chunks)
+        else:
+            terms = np.fromiter(itertools.chain.from_iterable(
+                [vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
         if not terms.size:
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
@@ -271,6 +268,92 @@ class LinearTextModel:
         except OverflowError:
             return {label: _sigmoid(intercept + logit)
                     for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
+
+    @functools.cached_property
+    def _chunk_layout(self) -> tuple[tuple[_Vectorizer, ...], _Vectorizer | None] | None:
+        """The char_wb vectorizers and the word vectorizer, when every block reads chunk by chunk.
+
+        None (read each block on its own) for two word vectorizers or a word vectorizer whose
+        terms cannot be found chunk by chunk.
+        """
+        chars = tuple(vectorizer for vectorizer in self.vectorizers if vectorizer.analyzer == "char_wb")
+        words = tuple(vectorizer for vectorizer in self.vectorizers if vectorizer.analyzer != "char_wb")
+        if len(words) > 1 or not all(vectorizer._chunked_words for vectorizer in words):
+            return None
+        return chars, words[0] if words else None
+
+    def _chunk_occurrences(self, chunks: Sequence[str]) -> np.ndarray:
+        """Return every block's term occurrences in chunks, from one cached record per chunk.
+
+        One lookup per whitespace chunk gives all the term indices inside it, of every block,
+        as an array; a word bigram across two chunks comes from a cache of word pairs. (The
+        order of the indices does not matter: predict() sorts them.)
+        """
+        cache = self._chunk_terms
+        found = [record if (record := cache.get(chunk)) is not None else self._chunk_terms_of(chunk)
+                 for chunk in chunks]
+        parts = [record[0] for record in found]
+        if self._crosses_chunks:
+            # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
+            worded = [record for record in found if record[1] is not None]
+            pairs = self._pair_terms
+            across = []
+            for before, after in zip(worded, worded[1:]):
+                index = pairs.get((before[2], after[1]))
+                if index is None:
+                    index = self._pair_term(before[2], after[1])
+                if index >= 0:
+                    across.append(index)
+            if across:
+                parts.append(np.array(across, dtype=np.intp))
+        return np.concatenate(parts) if parts else _EMPTY_INDICES
+
+    def _pair_term(self, before: str | None, after: str | None) -> int:
+        """Return the global index of the bigram "before after", or -1; remembered per word pair."""
+        layout = self._chunk_layout
+        assert layout is not None and layout[1] is not None
+        word = layout[1]
+        first, second = word._ngram_places[2]
+        found = word._global_vocabulary.get(f"{before} {after}", -1) if before in first and after in second else -1
+        if len(self._pair_terms) < 200_000:
+            self._pair_terms[(before, after)] = found
+        return found
+
+    @functools.cached_property
+    def _crosses_chunks(self) -> bool:
+        """Whether a word bigram can span two chunks (a word vectorizer with bigrams in its vocabulary)."""
+        layout = self._chunk_layout
+        word = layout[1] if layout is not None else None
+        return word is not None and word.ngram_range[1] == 2 and 2 in word._ngram_places
+
+    def _chunk_terms_of(self, chunk: str) -> tuple[np.ndarray, str | None, str | None]:
+        """Return the term indices inside one chunk, of every block, and its first and last word."""
+        layout = self._chunk_layout
+        assert layout is not None
+        chars, word = layout
+        terms: list[int] = []
+        for vectorizer in chars:
+            terms += vectorizer._ngrams_of(chunk)
+        head = tail = None
+        if word is not None:
+            unigrams, bigrams, head, tail = word._chunk_record(chunk, remember=False)
+            if word.ngram_range[0] == 1:
+                terms += unigrams
+            terms += bigrams
+        record = (np.array(terms, dtype=np.intp), head, tail)
+        if len(self._chunk_terms) < 200_000:
+            self._chunk_terms[chunk] = record
+        return record
+
+    @functools.cached_property
+    def _chunk_terms(self) -> dict[str, tuple[np.ndarray, str | None, str | None]]:
+        """The per-chunk records of _chunk_terms_of (bounded, like the vectorizers' word caches)."""
+        return {}
+
+    @functools.cached_property
+    def _pair_terms(self) -> dict[tuple[str | None, str | None], int]:
+        """The bigram index (or -1) of word pairs met across chunks (bounded)."""
+        return {}
 
     def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Return the term-frequency factor of each count, for the terms `unique` (sorted)."""
