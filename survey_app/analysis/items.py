@@ -215,7 +215,7 @@ class _ItemIndex:
     comment.
     """
 
-    __slots__ = ("aliases", "distinctive", "by_letter", "_plans", "_pairs")
+    __slots__ = ("aliases", "distinctive", "by_letter", "cities", "_plans", "_pairs")
 
     def __init__(self, items: tuple[PromisedItem, ...]) -> None:
         self.aliases = tuple(
@@ -230,7 +230,10 @@ class _ItemIndex:
                 by_letter.setdefault(letter, []).append(alias)
         self.by_letter = by_letter
         self.distinctive = _distinctive_tokens(items)
-        self._plans: dict[tuple[str, float], _WordPlan] = {}
+        cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
+        # The known city names, the first words of multi-word ones, and both together.
+        self.cities = (cities, city_starts, frozenset(cities) | city_starts)
+        self._plans: dict[float, dict[str, _WordPlan]] = {}
         self._pairs: dict[tuple[str, str, bool, float], tuple[float, bool]] = {}
 
     def pair_score(self, seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
@@ -244,14 +247,22 @@ class _ItemIndex:
             self._pairs[key] = found
         return found
 
+    def plans(self, threshold: float) -> dict[str, _WordPlan]:
+        """Return the word plans made so far for a threshold, by word (see plan())."""
+        found = self._plans.get(threshold)
+        if found is None:
+            found = self._plans.setdefault(threshold, {})
+        return found
+
     def plan(self, form: str, threshold: float) -> _WordPlan:
         """Return what `form` can start in this campaign (computed on first sight)."""
-        found = self._plans.get((form, threshold))
+        known = self.plans(threshold)
+        found = known.get(form)
         if found is None:
             found = self._make_plan(form, threshold)
-            if len(self._plans) >= _WORD_CACHE_LIMIT:
-                self._plans.clear()
-            self._plans[(form, threshold)] = found
+            if len(known) >= _WORD_CACHE_LIMIT:
+                known.clear()
+            known[form] = found
         return found
 
     def _make_plan(self, form: str, threshold: float) -> _WordPlan:
@@ -307,15 +318,18 @@ def find_mentions(
     words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
     forms = [canonical(token.text, token.kind) for _index, token in words]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
-    keep = [
-        not (form in ("euro", "eur") and position > 0 and forms[position - 1][:1].isdigit())
-        for position, form in enumerate(forms)
-    ]
-    words = [word for word, kept in zip(words, keep) if kept]
-    forms = [form for form, kept in zip(forms, keep) if kept]
+    # (Most comments have no currency word: the list scans settle that without a loop.)
+    if "euro" in forms or "eur" in forms:
+        keep = [
+            not (form in ("euro", "eur") and position > 0 and forms[position - 1][:1].isdigit())
+            for position, form in enumerate(forms)
+        ]
+        words = [word for word, kept in zip(words, keep) if kept]
+        forms = [form for form, kept in zip(forms, keep) if kept]
 
     index = _item_index(tuple(items), tuple(item.key for item in items))
-    plans = [index.plan(form, threshold) for form in forms]
+    known_plans = index.plans(threshold)
+    plans = [plan if (plan := known_plans.get(form)) is not None else index.plan(form, threshold) for form in forms]
     count = len(forms)
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
@@ -366,9 +380,11 @@ def find_mentions(
             if (_can_reach_ratio(len(glued_pair), len(token), glue_wanted)
                     and token_similarity(glued_pair, token) >= glue_wanted):
                 candidates.append((80.0, 90.0, position, position + 1, item, None))
-    cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
+    cities, city_starts, city_words = index.cities
     lowers = [token.lower for _index, token in words]
-    for position, lower in enumerate(lowers):
+    # Only words that are a city or start one can add a city: found by one set test each.
+    for position in [position for position, lower in enumerate(lowers) if lower in city_words]:
+        lower = lowers[position]
         if lower in city_starts and position + 1 < len(lowers):
             pair = f"{lower} {lowers[position + 1]}"
             if pair in cities:
