@@ -107,7 +107,7 @@ class _Vectorizer:
         The default token pattern never matches whitespace, so the words of a text are the
         words of its whitespace-separated chunks one after the other; only a bigram across two
         chunks is looked up per comment. Unigrams come first, then bigrams in text order, as in
-        _word_terms (the order of the sums that follow depends on it).
+        _word_terms (predict_many sums the terms in this order).
         """
         cache = self._chunk_cache
         places = self._ngram_places.get(2) if self.ngram_range[1] == 2 else None
