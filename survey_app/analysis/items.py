@@ -199,7 +199,8 @@ def _can_reach_ratio(length_a: int, length_b: int, wanted: float) -> bool:
 class _WordPlan(NamedTuple):
     """What one comment word can start, worked out once per word and campaign."""
 
-    # (alias, whether the word can be the alias's first word, fuzz.ratio(word, glued alias)).
+    # (alias, whether the word can be the alias's first word, fuzz.ratio(word, glued alias) for a
+    # two-word alias, else 0).
     alias_starts: tuple[tuple[_Alias, bool, float], ...]
     # (similarity, item) of each distinctive word this word names on its own.
     distinctive: tuple[tuple[float, PromisedItem], ...]
