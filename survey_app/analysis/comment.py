@@ -60,6 +60,9 @@ def analyze_comment(
 
 
 def _sentence_texts(text: str, tokens: Sequence[Token]) -> list[str]:
+    if tokens and tokens[0].sentence == tokens[-1].sentence:
+        # Sentence numbers never decrease: one sentence (most answers) needs no walk.
+        return [text[tokens[0].start:tokens[-1].end]]
     bounds: dict[int, list[int]] = {}
     for token in tokens:
         span = bounds.setdefault(token.sentence, [token.start, token.end])

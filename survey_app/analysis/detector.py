@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -346,16 +347,19 @@ _STOCK_NEGATORS = frozenset({"no", "none", "nowhere", "geen", "nergens", "zero"}
 
 def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     values = []
+    known = _PRICE_FORMS
     for index, token in enumerate(tokens):
-        if token.kind not in _PRICE_KINDS or token.lower.endswith("%"):
+        # Whether a token reads as a price, and which, depends on its text and kind alone:
+        # remembered, so the common word costs one lookup instead of a string of tests.
+        key = (token.lower, token.kind)
+        parsed = known.get(key)
+        if parsed is None:
+            parsed = _price_form(token.lower, token.kind) or False
+            if len(known) < _PRICE_FORM_LIMIT:
+                known[key] = parsed
+        if parsed is False:
             continue
-        # A price needs a digit: most words have none, and skipping them spares the regex.
-        if token.lower.isalpha() or not _HAS_DIGIT(token.lower):
-            continue
-        text = token.lower.replace(" ", "").replace("euro", "").replace("eur", "")
-        match = _NUMBER_RE.match(text)
-        if not match:
-            continue
+        value, is_money = parsed
         following = tokens[index + 1].lower if index + 1 < len(tokens) else ""
         # A colon glued to the number is part of a time ("17 :00"); one after a word is a label
         # ("kassabon: 139 euro").
@@ -363,13 +367,31 @@ def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
         glued_after = following == ":" and tokens[index + 1].start == token.end
         if following in _UNIT_AFTER or glued_after or glued_before or following.startswith("%"):
             continue
-        raw = match.group(1)
-        value = float(raw.replace(",", "."))
-        is_money = token.kind == "money" or "," in raw or "." in raw
         if not is_money and (value < 10 or value > 5000 or following in ("/",)):
             continue
         values.append((value, index))
     return values
+
+
+def _price_form(lower: str, kind: str) -> tuple[float, bool] | None:
+    """Return the value a token would state as a price and whether it is money, or None."""
+    if kind not in _PRICE_KINDS or lower.endswith("%"):
+        return None
+    # A price needs a digit: most words have none, and skipping them spares the regex.
+    if lower.isalpha() or not _HAS_DIGIT(lower):
+        return None
+    text = lower.replace(" ", "").replace("euro", "").replace("eur", "")
+    match = _NUMBER_RE.match(text)
+    if not match:
+        return None
+    raw = match.group(1)
+    return float(raw.replace(",", ".")), kind == "money" or "," in raw or "." in raw
+
+
+# (lower, kind) of a token to _price_form's answer (False: no price); bounded like the other
+# per-word caches.
+_PRICE_FORMS: dict[tuple[str, str], tuple[float, bool] | Literal[False]] = {}
+_PRICE_FORM_LIMIT = 100_000
 
 
 def _price_mismatch(tokens: Sequence[Token], items: Sequence[PromisedItem] = ()) -> tuple[int, ...] | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein
@@ -38,6 +39,8 @@ _ORDINALS = {
 # Other ordinals are days of the month: "June 30th" and "de 20e" compare as "30" and "20".
 _DAY_ORDINAL_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th|e|ste|de)$")
 _STRIP_RE = re.compile(r"['.\-]")
+# How close a window written without spaces must come to an alias written without spaces.
+_GLUE_BAR = 92.0
 
 
 @functools.lru_cache(maxsize=65536)
@@ -97,10 +100,18 @@ def _city_index(item_cities: tuple[str, ...]) -> tuple[dict[str, str], frozenset
 class _Alias:
     item: PromisedItem
     tokens: tuple[str, ...]
+    # The alias written without spaces, and the lengths of a glued window whose fuzz.ratio
+    # against it can reach the glue bar at all (see _can_reach_ratio): set once, read per word.
+    glued: str = field(init=False)
+    glue_lengths: range = field(init=False)
 
-    @property
-    def glued(self) -> str:
-        return "".join(self.tokens)
+    def __post_init__(self) -> None:
+        glued = "".join(self.tokens)
+        possible = [length for length in range(2 * len(glued) + 2) if _can_reach_ratio(length, len(glued), _GLUE_BAR)]
+        object.__setattr__(self, "glued", glued)
+        # The possible lengths are one run around the alias's own length (the bound falls off
+        # on both sides of it).
+        object.__setattr__(self, "glue_lengths", range(possible[0], possible[-1] + 1) if possible else range(0))
 
 
 @dataclass(frozen=True)
@@ -152,21 +163,147 @@ def _plausible(seen: str, wanted: str) -> bool:
     return bool(seen) and (seen[0] == wanted[0] or seen[:1] == wanted[1:2] or seen[1:2] == wanted[:1])
 
 
-def _window_matches(window: Sequence[str], alias: tuple[str, ...], threshold: float) -> float:
+# The most pair scores and word plans one campaign's index keeps: customers reuse a few
+# thousand words, and the cap keeps a long-running worker's memory bounded whatever it is fed.
+_WORD_CACHE_LIMIT = 50_000
+
+
+def _pair_score(seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
+    """Score one window word against one alias word, as far as the word alone decides.
+
+    Returns the similarity (raised to the threshold for an abbreviation) and whether the word
+    would still pass as one typo when the rest of the name matches exactly.
+    """
+    score = token_similarity(seen, wanted)
+    # "Utr CS", "Amsterdam Sth": a clipped or vowel-less word counts when the rest of the
+    # alias matches exactly.
+    if score < threshold and len(seen) >= 3 and multi_word and _abbreviates(seen, wanted):
+        score = threshold
+    # One typo in a short word ("frst month") passes when the rest of the name is exact.
+    one_typo = (score < threshold and multi_word and min(len(seen), len(wanted)) >= 3
+                and not seen[:1].isdigit() and DamerauLevenshtein.distance(seen, wanted) <= 1)
+    return score, one_typo
+
+
+def _can_reach_ratio(length_a: int, length_b: int, wanted: float) -> bool:
+    """Tell whether fuzz.ratio of two strings of these lengths can reach `wanted` at all.
+
+    The ratio is 100 * (1 - indel distance / total length) and the distance is at least the
+    difference in length, so most glued windows are settled without calling rapidfuzz. (The
+    same bound holds for token_similarity, whose Damerau-Levenshtein score is lower still.)
+    """
+    total = length_a + length_b
+    return total == 0 or 100.0 * (total - abs(length_a - length_b)) >= wanted * total - 1e-6
+
+
+class _WordPlan(NamedTuple):
+    """What one comment word can start, worked out once per word and campaign."""
+
+    # (alias, whether the word can be the alias's first word, fuzz.ratio(word, glued alias) for a
+    # two-word alias, else 0).
+    alias_starts: tuple[tuple[_Alias, bool, float], ...]
+    # (similarity, item) of each distinctive word this word names on its own.
+    distinctive: tuple[tuple[float, PromisedItem], ...]
+    # (item, distinctive word) that this word glued to the next one might name ("next day").
+    glue_targets: tuple[tuple[PromisedItem, str], ...]
+
+
+class _ItemIndex:
+    """A campaign's aliases and distinctive words, and per-word results about them.
+
+    Built once per items tuple (the items are the same for every answer of a campaign). The
+    per-word caches only hold what one word decides on its own; windows are still scored per
+    comment.
+    """
+
+    __slots__ = ("aliases", "distinctive", "by_letter", "cities", "_plans", "_pairs")
+
+    def __init__(self, items: tuple[PromisedItem, ...]) -> None:
+        self.aliases = tuple(
+            _Alias(item, tokens)
+            for item in items
+            for text in (item.label, *item.aliases)
+            if (tokens := _label_tokens(text))
+        )
+        by_letter: dict[str, list[_Alias]] = {}
+        for alias in self.aliases:
+            for letter in {alias.tokens[0][:1], alias.tokens[0][1:2]}:
+                by_letter.setdefault(letter, []).append(alias)
+        self.by_letter = by_letter
+        self.distinctive = _distinctive_tokens(items)
+        cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
+        # The known city names, the first words of multi-word ones, and both together.
+        self.cities = (cities, city_starts, frozenset(cities) | city_starts)
+        self._plans: dict[float, dict[str, _WordPlan]] = {}
+        self._pairs: dict[tuple[str, str, bool, float], tuple[float, bool]] = {}
+
+    def pair_score(self, seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
+        """_pair_score, remembered."""
+        key = (seen, wanted, multi_word, threshold)
+        found = self._pairs.get(key)
+        if found is None:
+            found = _pair_score(seen, wanted, multi_word, threshold)
+            if len(self._pairs) >= _WORD_CACHE_LIMIT:
+                self._pairs.clear()
+            self._pairs[key] = found
+        return found
+
+    def plans(self, threshold: float) -> dict[str, _WordPlan]:
+        """Return the word plans made so far for a threshold, by word (see plan())."""
+        found = self._plans.get(threshold)
+        if found is None:
+            found = self._plans.setdefault(threshold, {})
+        return found
+
+    def plan(self, form: str, threshold: float) -> _WordPlan:
+        """Return what `form` can start in this campaign (computed on first sight)."""
+        known = self.plans(threshold)
+        found = known.get(form)
+        if found is None:
+            found = self._make_plan(form, threshold)
+            if len(known) >= _WORD_CACHE_LIMIT:
+                known.clear()
+            known[form] = found
+        return found
+
+    def _make_plan(self, form: str, threshold: float) -> _WordPlan:
+        # Only aliases whose first word shares a first letter with this word (or has the first
+        # two letters swapped) can match here; this keeps fuzzy matching off most windows.
+        starts: list[tuple[_Alias, bool, float]] = []
+        seen: set[int] = set()
+        by_letter = self.by_letter
+        for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
+            if id(alias) in seen or not _plausible(form, alias.tokens[0]):
+                continue
+            seen.add(id(alias))
+            score, one_typo = self.pair_score(form, alias.tokens[0], len(alias.tokens) > 1, threshold)
+            # A window whose first word fails fails as a whole, whatever follows it.
+            first_can_pass = score >= threshold or one_typo
+            glued = alias.glued
+            alone = fuzz.ratio(form, glued) if len(glued) >= 5 and len(alias.tokens) == 2 else 0.0
+            starts.append((alias, first_can_pass, alone))
+        distinctive: list[tuple[float, PromisedItem]] = []
+        for item, token in self.distinctive.get(form[:1], []):
+            score = token_similarity(form, token)
+            if score < threshold and len(token) >= 6 and form.startswith(token):
+                score = 90.0  # a compound that starts with the name: "airfryerdeal", "koffieactie"
+            if score >= threshold:
+                distinctive.append((score, item))
+        glue_targets = tuple((item, token) for item, token in self.distinctive.get(form[:1], []) if len(token) >= 5)
+        return _WordPlan(tuple(starts), tuple(distinctive), glue_targets)
+
+
+def _score_window(
+    window: Sequence[str], alias: tuple[str, ...], threshold: float, index: _ItemIndex
+) -> float:
+    multi_word = len(alias) > 1
     scores = []
     for seen, wanted in zip(window, alias, strict=False):
-        score = token_similarity(seen, wanted)
-        # "Utr CS", "Amsterdam Sth": a clipped or vowel-less word counts when the rest of the
-        # alias matches exactly.
-        if score < threshold and len(seen) >= 3 and len(alias) > 1 and _abbreviates(seen, wanted):
-            score = threshold
-        # One typo in a short word ("frst month") passes when the rest of the name is exact.
-        if (score < threshold and len(alias) > 1 and min(len(seen), len(wanted)) >= 3
-                and not seen[:1].isdigit() and DamerauLevenshtein.distance(seen, wanted) <= 1
-                and sum(a == b for a, b in zip(window, alias, strict=False)) >= len(alias) - 1):
-            score = threshold
+        score, one_typo = index.pair_score(seen, wanted, multi_word, threshold)
         if score < threshold:
-            return 0.0
+            if not (one_typo and sum(a == b for a, b in zip(window, alias, strict=False)) >= len(alias) - 1):
+                return 0.0
+            score = threshold
         scores.append(score)
     joined = fuzz.ratio("".join(window), "".join(alias))
     return min(sum(scores) / len(scores), max(joined, threshold))
@@ -182,63 +319,73 @@ def find_mentions(
     words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
     forms = [canonical(token.text, token.kind) for _index, token in words]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
-    keep = [
-        not (form in ("euro", "eur") and position > 0 and forms[position - 1][:1].isdigit())
-        for position, form in enumerate(forms)
-    ]
-    words = [word for word, kept in zip(words, keep) if kept]
-    forms = [form for form, kept in zip(forms, keep) if kept]
+    # (Most comments have no currency word: the list scans settle that without a loop.)
+    if "euro" in forms or "eur" in forms:
+        keep = [
+            not (form in ("euro", "eur") and position > 0 and forms[position - 1][:1].isdigit())
+            for position, form in enumerate(forms)
+        ]
+        words = [word for word, kept in zip(words, keep) if kept]
+        forms = [form for form, kept in zip(forms, keep) if kept]
 
-    _aliases, distinctive, by_letter = _item_index(tuple(items), tuple(item.key for item in items))
+    index = _item_index(tuple(items), tuple(item.key for item in items))
+    known_plans = index.plans(threshold)
+    plans = [plan if (plan := known_plans.get(form)) is not None else index.plan(form, threshold) for form in forms]
+    count = len(forms)
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
-    for start, form in enumerate(forms):
-        # Only aliases whose first word shares a first letter with this word (or has the first
-        # two letters swapped) can match here; this keeps fuzzy matching off most windows.
-        seen: set[int] = set()
-        for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
-            if id(alias) in seen or not _plausible(form, alias.tokens[0]):
-                continue
-            seen.add(id(alias))
+    for start, plan in enumerate(plans):
+        for alias, first_can_pass, alone in plan.alias_starts:
             size = len(alias.tokens)
-            if start + size <= len(forms):
-                score = _window_matches(forms[start:start + size], alias.tokens, threshold)
-                if score:
-                    candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
-            # "eerste maand niet gratis" still names "eerste maand gratis": one inserted word.
-            if size >= 2 and start + size < len(forms):
-                window = forms[start:start + size + 1]
-                if _plausible(window[-1], alias.tokens[-1]):
-                    for skip in range(1, size):
-                        score = _window_matches(window[:skip] + window[skip + 1:], alias.tokens, threshold)
-                        if score:
-                            candidates.append((score - 5.0 + 5.0 * size, score - 5.0, start, start + size, alias.item, None))
-                            break
+            if first_can_pass:
+                if start + size <= count:
+                    score = _score_window(forms[start:start + size], alias.tokens, threshold, index)
+                    if score:
+                        candidates.append((score + 5.0 * size, score, start, start + size - 1, alias.item, None))
+                # "eerste maand niet gratis" still names "eerste maand gratis": one inserted word.
+                if size >= 2 and start + size < count:
+                    window = forms[start:start + size + 1]
+                    if _plausible(window[-1], alias.tokens[-1]):
+                        for skip in range(1, size):
+                            score = _score_window(window[:skip] + window[skip + 1:], alias.tokens, threshold, index)
+                            if score:
+                                candidates.append((score - 5.0 + 5.0 * size, score - 5.0, start, start + size,
+                                                   alias.item, None))
+                                break
             # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
             glued = alias.glued
             if len(glued) >= 5:
                 for width in (size - 1, size + 1):
-                    if width < 1 or start + width > len(forms):
+                    if width < 1 or start + width > count:
                         continue
-                    score = fuzz.ratio("".join(forms[start:start + width]), glued)
-                    if score >= 92.0:
+                    if width == 1 and size == 2:
+                        score = alone
+                    else:
+                        joined = "".join(forms[start:start + width])
+                        if len(joined) not in alias.glue_lengths:
+                            continue
+                        score = fuzz.ratio(joined, glued)
+                    if score >= _GLUE_BAR:
                         candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
-    for position, form in enumerate(forms):
-        for item, token in distinctive.get(form[:1], []):
-            score = token_similarity(form, token)
-            if score < threshold and len(token) >= 6 and form.startswith(token):
-                score = 90.0  # a compound that starts with the name: "airfryerdeal", "koffieactie"
-            if score >= threshold:
-                candidates.append((score - 10.0, score, position, position, item, None))
+    for position, plan in enumerate(plans):
+        for score, item in plan.distinctive:
+            candidates.append((score - 10.0, score, position, position, item, None))
     # "next day" for the distinctive "next-day": glue neighbouring words.
-    for position in range(len(forms) - 1):
+    glue_wanted = max(threshold, 90.0)
+    for position in range(count - 1):
+        targets = plans[position].glue_targets
+        if not targets:
+            continue
         glued_pair = forms[position] + forms[position + 1]
-        for item, token in distinctive.get(glued_pair[:1], []):
-            if len(token) >= 5 and token_similarity(glued_pair, token) >= max(threshold, 90.0):
+        for item, token in targets:
+            if (_can_reach_ratio(len(glued_pair), len(token), glue_wanted)
+                    and token_similarity(glued_pair, token) >= glue_wanted):
                 candidates.append((80.0, 90.0, position, position + 1, item, None))
-    cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
+    cities, city_starts, city_words = index.cities
     lowers = [token.lower for _index, token in words]
-    for position, lower in enumerate(lowers):
+    # Only words that are a city or start one can add a city: found by one set test each.
+    for position in [position for position, lower in enumerate(lowers) if lower in city_words]:
+        lower = lowers[position]
         if lower in city_starts and position + 1 < len(lowers):
             pair = f"{lower} {lowers[position + 1]}"
             if pair in cities:
@@ -267,25 +414,13 @@ def find_mentions(
 
 
 @functools.lru_cache(maxsize=256)
-def _item_index(
-    items: tuple[PromisedItem, ...], keys: tuple[object, ...]
-) -> tuple[tuple[_Alias, ...], dict[str, list[tuple[PromisedItem, str]]], dict[str, list[_Alias]]]:
+def _item_index(items: tuple[PromisedItem, ...], keys: tuple[object, ...]) -> _ItemIndex:
     """Tokenize the labels and aliases of a campaign's items once, not once per comment.
 
     `keys` is part of the cache key because PromisedItem equality ignores `key`: without it, a
     campaign whose items equal another's would get the other campaign's items (and ids) back.
     """
-    aliases = tuple(
-        _Alias(item, tokens)
-        for item in items
-        for text in (item.label, *item.aliases)
-        if (tokens := _label_tokens(text))
-    )
-    by_letter: dict[str, list[_Alias]] = {}
-    for alias in aliases:
-        for letter in {alias.tokens[0][:1], alias.tokens[0][1:2]}:
-            by_letter.setdefault(letter, []).append(alias)
-    return aliases, _distinctive_tokens(items), by_letter
+    return _ItemIndex(items)
 
 
 def _distinctive_tokens(items: Sequence[PromisedItem]) -> dict[str, list[tuple[PromisedItem, str]]]:

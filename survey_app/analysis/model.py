@@ -12,7 +12,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+# scikit-learn's default token pattern, the one evaluation/train_model.py uses.
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 
 def _term_frequencies(counts: list[int], sublinear: bool) -> np.ndarray:
@@ -49,6 +51,8 @@ class _Vectorizer:
     offset: int
     token_pattern: re.Pattern[str] | None
     _cache: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _chunk_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Return the L2-normalized TF-IDF vector of one text as (global indices, values)."""
@@ -60,39 +64,113 @@ class _Vectorizer:
         values /= math.sqrt(float(values @ values))
         return indices, values
 
-    def term_counts(self, lowered: str) -> Counter[int]:
-        """Count the in-vocabulary terms of lowercased text, by global feature index."""
+    def term_counts(self, lowered: str, chunks: Sequence[str] | None = None) -> Counter[int]:
+        """Count the in-vocabulary terms of lowercased text, by global feature index.
+
+        `chunks` is lowered.split(), when the caller has it already (several vectorizers read
+        the same text).
+        """
+        if chunks is None:
+            chunks = lowered.split()
         if self.analyzer == "char_wb":
             # char_wb n-grams never cross a word boundary, so each word's in-vocabulary n-grams
             # are cached: customers use the same few hundred words over and over.
             cache = self._cache
             ngrams = self._word_ngrams
-            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in lowered.split()]
+            found = [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks]
             return Counter(itertools.chain.from_iterable(found))
+        if self._chunked_words:
+            return Counter(self._word_terms_by_chunk(chunks))
         return Counter(self._word_terms(lowered))
+
+    def occurrences(self, lowered: str, chunks: Sequence[str]) -> Iterable[int]:
+        """Return the global indices of every in-vocabulary term occurrence, repeats included."""
+        if self.analyzer == "char_wb":
+            cache = self._cache
+            ngrams = self._word_ngrams
+            return itertools.chain.from_iterable(
+                [ids if (ids := cache.get(word)) is not None else ngrams(word) for word in chunks])
+        if self._chunked_words:
+            return self._word_terms_by_chunk(chunks)
+        return self._word_terms(lowered)
+
+    @functools.cached_property
+    def _chunked_words(self) -> bool:
+        """Whether word terms can be found chunk by chunk (see _word_terms_by_chunk)."""
+        return (self.analyzer == "word" and self.token_pattern is not None
+                and self.token_pattern.pattern == _DEFAULT_TOKEN_PATTERN
+                and self.ngram_range[0] in (1, 2) and self.ngram_range[1] <= 2)
+
+    def _word_terms_by_chunk(self, chunks: Sequence[str]) -> list[int]:
+        """Return what _word_terms returns, from per-chunk results cached across comments.
+
+        The default token pattern never matches whitespace, so the words of a text are the
+        words of its whitespace-separated chunks one after the other; only a bigram across two
+        chunks is looked up per comment. Unigrams come first, then bigrams in text order, as in
+        _word_terms (predict_many sums the terms in this order).
+        """
+        cache = self._chunk_cache
+        places = self._ngram_places.get(2) if self.ngram_range[1] == 2 else None
+        unigrams: list[int] = []
+        bigrams: list[int] = []
+        previous: str | None = None
+        for chunk in chunks:
+            record = cache.get(chunk)
+            if record is None:
+                record = self._chunk_record(chunk)
+            chunk_unigrams, chunk_bigrams, head, tail = record
+            if head is None:
+                continue
+            unigrams += chunk_unigrams
+            if places is not None:
+                if previous is not None and previous in places[0] and head in places[1]:
+                    index = self._global_vocabulary.get(f"{previous} {head}")
+                    if index is not None:
+                        bigrams.append(index)
+                bigrams += chunk_bigrams
+            previous = tail
+        if self.ngram_range[0] == 1:
+            unigrams += bigrams
+            return unigrams
+        return bigrams
+
+    def _chunk_record(
+        self, chunk: str, remember: bool = True
+    ) -> tuple[tuple[int, ...], tuple[int, ...], str | None, str | None]:
+        """Return a chunk's unigram and inner bigram indices, and its first and last word."""
+        assert self.token_pattern is not None
+        words = self.token_pattern.findall(chunk)
+        get = self._global_vocabulary.get
+        unigrams = tuple(index for index in map(get, words) if index is not None)
+        bigrams = tuple(index for index in map(get, (f"{a} {b}" for a, b in zip(words, words[1:])))
+                        if index is not None)
+        record = (unigrams, bigrams, words[0] if words else None, words[-1] if words else None)
+        if remember and len(self._chunk_cache) < 200_000:
+            self._chunk_cache[chunk] = record
+        return record
 
     def _word_ngrams(self, word: str) -> tuple[int, ...]:
         cached = self._cache.get(word)
         if cached is None:
-            # Same as scikit-learn's char_wb: n-grams of the space-padded word.
-            low, high = self.ngram_range
-            padded = f" {word} "
-            vocabulary = self.vocabulary
-            # New int objects, made one after the other: a word's indices then sit side by side
-            # in memory, which counting them (comment after comment) reads faster than ints
-            # shared from one big table.
-            found = []
-            for n in range(low, high + 1):
-                if len(padded) < n:
-                    break
-                for i in range(len(padded) - n + 1):
-                    index = vocabulary.get(padded[i:i + n])
-                    if index is not None:
-                        found.append(index + self.offset)
-            cached = tuple(found)
+            cached = self._ngrams_of(word)
             if len(self._cache) < 200_000:
                 self._cache[word] = cached
         return cached
+
+    def _ngrams_of(self, word: str) -> tuple[int, ...]:
+        # Same as scikit-learn's char_wb: n-grams of the space-padded word.
+        low, high = self.ngram_range
+        padded = f" {word} "
+        vocabulary = self.vocabulary
+        found = []
+        for n in range(low, high + 1):
+            if len(padded) < n:
+                break
+            for i in range(len(padded) - n + 1):
+                index = vocabulary.get(padded[i:i + n])
+                if index is not None:
+                    found.append(index + self.offset)
+        return tuple(found)
 
     def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
@@ -150,23 +228,39 @@ class LinearTextModel:
         if self.language_prefix:
             text = f"{language} {text}"
         lowered = text.lower()
-        blocks = [vectorizer.term_counts(lowered) for vectorizer in self.vectorizers]
-        total = sum(map(len, blocks))
-        if not total:
+        chunks = lowered.split()
+        if self._chunk_layout is not None:
+            terms = self._chunk_occurrences(chunks)
+        else:
+            terms = np.fromiter(itertools.chain.from_iterable(
+                [vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
+        if not terms.size:
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
-        # has a few hundred n-grams, too few to amortize many small numpy calls.
-        indices = np.fromiter(itertools.chain.from_iterable(blocks), dtype=np.intp, count=total)
-        # take() rather than fancy indexing: several times cheaper on a few hundred rows.
-        rows = self._weights_and_idf.take(indices, axis=0)
-        values = self._frequencies(blocks) * rows[:, -1]
-        start = 0
-        for block in blocks:
-            if block:
-                segment = values[start:start + len(block)]
+        # has a few hundred n-gram occurrences, too few to amortize many small numpy calls.
+        # Sorting the occurrences groups each term's repeats and keeps the blocks apart (a
+        # block's indices all follow the previous block's), so counting them is a few array
+        # steps rather than a Counter and converting its keys and values one by one.
+        terms.sort()
+        size = terms.size
+        first = np.empty(size, dtype=bool)
+        first[0] = True
+        np.not_equal(terms[1:], terms[:-1], out=first[1:])
+        starts = first.nonzero()[0]
+        unique = terms[starts]
+        counts = np.empty_like(starts)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = size - starts[-1]
+        values = self._count_weights(unique, counts)
+        values *= self._idf.take(unique)
+        low = 0
+        for high in (*unique.searchsorted(self._block_starts).tolist(), len(unique)):
+            if high > low:
+                segment = values[low:high]
                 segment /= math.sqrt(float(segment @ segment))
-                start += len(block)
-        logits = (values @ rows[:, :-1]).tolist()
+                low = high
+        # take() rather than fancy indexing: several times cheaper on a few hundred rows.
+        logits = (values @ self.weights.take(unique, axis=0)).tolist()
         try:
             # _sigmoid's arithmetic inline: eight Python calls cost more than the arithmetic.
             return {label: 1.0 / (1.0 + math.exp(-(intercept + logit)))
@@ -174,6 +268,110 @@ class LinearTextModel:
         except OverflowError:
             return {label: _sigmoid(intercept + logit)
                     for label, intercept, logit in zip(self.labels, self._intercepts, logits)}
+
+    @functools.cached_property
+    def _chunk_layout(self) -> tuple[tuple[_Vectorizer, ...], _Vectorizer | None] | None:
+        """The char_wb vectorizers and the word vectorizer, when every block reads chunk by chunk.
+
+        None (read each block on its own) for two word vectorizers or a word vectorizer whose
+        terms cannot be found chunk by chunk.
+        """
+        chars = tuple(vectorizer for vectorizer in self.vectorizers if vectorizer.analyzer == "char_wb")
+        words = tuple(vectorizer for vectorizer in self.vectorizers if vectorizer.analyzer != "char_wb")
+        if len(words) > 1 or not all(vectorizer._chunked_words for vectorizer in words):
+            return None
+        return chars, words[0] if words else None
+
+    def _chunk_occurrences(self, chunks: Sequence[str]) -> np.ndarray:
+        """Return every block's term occurrences in chunks, from one cached record per chunk.
+
+        One lookup per whitespace chunk gives all the term indices inside it, of every block,
+        as an array; a word bigram across two chunks comes from a cache of word pairs. (The
+        order of the indices does not matter: predict() sorts them.)
+        """
+        cache = self._chunk_terms
+        found = [record if (record := cache.get(chunk)) is not None else self._chunk_terms_of(chunk)
+                 for chunk in chunks]
+        parts = [record[0] for record in found]
+        if self._crosses_chunks:
+            # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
+            worded = [record for record in found if record[1] is not None]
+            pairs = self._pair_terms
+            across = []
+            for before, after in zip(worded, worded[1:]):
+                index = pairs.get((before[2], after[1]))
+                if index is None:
+                    index = self._pair_term(before[2], after[1])
+                if index >= 0:
+                    across.append(index)
+            if across:
+                parts.append(np.array(across, dtype=np.intp))
+        return np.concatenate(parts) if parts else _EMPTY_INDICES
+
+    def _pair_term(self, before: str | None, after: str | None) -> int:
+        """Return the global index of the bigram "before after", or -1; remembered per word pair."""
+        layout = self._chunk_layout
+        assert layout is not None and layout[1] is not None
+        word = layout[1]
+        first, second = word._ngram_places[2]
+        found = word._global_vocabulary.get(f"{before} {after}", -1) if before in first and after in second else -1
+        if len(self._pair_terms) < 200_000:
+            self._pair_terms[(before, after)] = found
+        return found
+
+    @functools.cached_property
+    def _crosses_chunks(self) -> bool:
+        """Whether a word bigram can span two chunks (a word vectorizer with bigrams in its vocabulary)."""
+        layout = self._chunk_layout
+        word = layout[1] if layout is not None else None
+        return word is not None and word.ngram_range[1] == 2 and 2 in word._ngram_places
+
+    def _chunk_terms_of(self, chunk: str) -> tuple[np.ndarray, str | None, str | None]:
+        """Return the term indices inside one chunk, of every block, and its first and last word."""
+        layout = self._chunk_layout
+        assert layout is not None
+        chars, word = layout
+        terms: list[int] = []
+        for vectorizer in chars:
+            terms += vectorizer._ngrams_of(chunk)
+        head = tail = None
+        if word is not None:
+            unigrams, bigrams, head, tail = word._chunk_record(chunk, remember=False)
+            if word.ngram_range[0] == 1:
+                terms += unigrams
+            terms += bigrams
+        record = (np.array(terms, dtype=np.intp), head, tail)
+        if len(self._chunk_terms) < 200_000:
+            self._chunk_terms[chunk] = record
+        return record
+
+    @functools.cached_property
+    def _chunk_terms(self) -> dict[str, tuple[np.ndarray, str | None, str | None]]:
+        """The per-chunk records of _chunk_terms_of (bounded, like the vectorizers' word caches)."""
+        return {}
+
+    @functools.cached_property
+    def _pair_terms(self) -> dict[tuple[str | None, str | None], int]:
+        """The bigram index (or -1) of word pairs met across chunks (bounded)."""
+        return {}
+
+    def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Return the term-frequency factor of each count, for the terms `unique` (sorted)."""
+        if self._uniform_tf:
+            if not self.vectorizers[0].sublinear_tf:
+                return counts.astype(np.float64)
+            try:
+                # The table covers the small counts of almost every term; take() raises on a
+                # larger one, which spares scanning every count for the largest first.
+                return _SUBLINEAR_ARRAY.take(counts)
+            except IndexError:
+                return _term_frequencies(counts.tolist(), True)
+        # Blocks that weigh counts differently: each block by its own vectorizer.
+        bounds = [0, *unique.searchsorted(self._block_starts).tolist(), len(unique)]
+        return np.concatenate([
+            _term_frequencies(counts[low:high].tolist(), vectorizer.sublinear_tf) if high > low else _EMPTY_VALUES
+            for vectorizer, low, high in zip(self.vectorizers, bounds, bounds[1:])
+        ])
 
     def predict_many(self, texts: Sequence[str], language: str) -> list[dict[str, float]]:
         """Return a probability per label for each text, scoring them all in one pass."""
@@ -228,6 +426,16 @@ class LinearTextModel:
 
     def _vectorizer_of(self, index: int) -> _Vectorizer:
         return next(v for v in reversed(self.vectorizers) if v.offset <= index)
+
+    @functools.cached_property
+    def _idf(self) -> np.ndarray:
+        """Every feature's idf, block after block."""
+        return np.concatenate([vectorizer.idf for vectorizer in self.vectorizers])
+
+    @functools.cached_property
+    def _block_starts(self) -> np.ndarray:
+        """The first global index of every block but the first."""
+        return np.asarray([vectorizer.offset for vectorizer in self.vectorizers[1:]], dtype=np.intp)
 
     @functools.cached_property
     def _uniform_tf(self) -> bool:

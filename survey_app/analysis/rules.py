@@ -296,6 +296,10 @@ def match_rules(
             continue
         if excused and rule.category == "closed_location":
             continue
+        # A context group none of whose words occur anywhere in the comment leaves the rule no
+        # evidence in any clause: settle that once, before finding cues clause by clause.
+        if rule.context and not _context_possible(rule, present):
+            continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
         cue_phrases = [p for p in rule.cue_phrases if _phrase_words(p) <= present] if rule.cue_phrases else ()
         singles = trigger & present
@@ -383,6 +387,14 @@ class _SentencePatterns:
         if found is None:
             raise KeyError(sentence)
         return found
+
+
+def _context_possible(rule: Rule, present: frozenset[str]) -> bool:
+    """Tell whether every context group of a rule has a word or phrase somewhere in the comment."""
+    for singles, phrases in zip(rule.context, rule.context_phrases, strict=True):
+        if singles.isdisjoint(present) and not any(_phrase_words(phrase) <= present for phrase in phrases):
+            return False
+    return True
 
 
 def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:

@@ -266,7 +266,9 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
             clause += 1
     if negators_at:
         for index in _negated_positions(tokens, negators_at):
-            tokens[index] = tokens[index]._replace(negated=True)
+            # As _replace(negated=True), without its Python-level rebuild of every field.
+            token = tokens[index]
+            tokens[index] = _new_tuple(Token, (*token[:8], True, token[9]))
     return tuple(tokens)
 
 

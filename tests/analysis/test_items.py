@@ -103,3 +103,29 @@ def test_a_word_does_not_match_a_code_that_differs_by_its_digits() -> None:
     assert [m.item for m in analyze_comment("wkend20 was refused", language="en",
                                             promised_items=[code]).item_mentions] == [code]
     assert analyze_comment("they sent the SM500", language="en", promised_items=[model]).item_mentions == ()
+
+
+def test_the_glue_length_bound_never_rejects_a_window_that_reaches_the_bar() -> None:
+    import random
+
+    from rapidfuzz import fuzz
+
+    from survey_app.analysis.items import _GLUE_BAR, _Alias, _can_reach_ratio
+
+    rng = random.Random(7)
+    reached = 0
+    for _ in range(5000):
+        wanted = "".join(rng.choice("abcdefgh") for _ in range(rng.randint(1, 16)))
+        seen = list(wanted)
+        for _edit in range(rng.randint(0, 3)):
+            position = rng.randint(0, len(seen))
+            if rng.random() < 0.5:
+                seen.insert(position, rng.choice("abcdefgh"))
+            elif seen:
+                del seen[min(position, len(seen) - 1)]
+        window = "".join(seen)
+        if fuzz.ratio(window, wanted) >= _GLUE_BAR:
+            reached += 1
+            assert _can_reach_ratio(len(window), len(wanted), _GLUE_BAR), (window, wanted)
+            assert len(window) in _Alias(UTRECHT, (wanted,)).glue_lengths, (window, wanted)
+    assert reached > 500

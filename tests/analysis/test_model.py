@@ -181,3 +181,21 @@ def test_extreme_logits_of_a_text_with_terms_give_zero_and_one() -> None:
     data["intercepts"] = {"a": -1000.0, "b": 1000.0}
     # math.exp overflows on the first label: the probabilities are still 0 and 1, as numpy gives.
     assert model_from_dict(data).predict("de code", "nl") == {"a": 0.0, "b": 1.0}
+
+
+def test_reading_chunk_by_chunk_equals_reading_each_block_over_the_whole_text() -> None:
+    import dataclasses
+
+    model = load_model()
+    whole = dataclasses.replace(model)
+    whole.__dict__["_chunk_layout"] = None  # the general path: each vectorizer over the whole text
+    texts = [*TEXTS, "de | code", "sold out!! (again) - 2x", "Kortingscode werkte niet | kortingscode werken niet",
+             "", "  ", "a", "link in de mail = 404 | link in de mail = 404"]
+    for text in texts:
+        assert model.predict(text, "nl") == pytest.approx(whole.predict(text, "nl"), abs=1e-12), text
+
+
+def test_a_bigram_spans_a_chunk_without_words() -> None:
+    # "de | code" has the words "de" and "code" next to each other, as scikit-learn reads it.
+    model = model_from_dict(_small_model(True))
+    assert model.predict("de | code", "nl") == pytest.approx(model.predict("de code", "nl"), abs=1e-12)

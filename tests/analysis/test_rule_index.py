@@ -133,3 +133,14 @@ def test_unless_groups_still_veto_after_the_one_word_test(monkeypatch) -> None: 
                                   unless_words=tuple(rules._words_of(rule.unless) for rule in changed))
     monkeypatch.setattr(rules, "load_rules", lambda _language: patched)
     assert "nl.closed.dicht" not in ids("De winkel is gesloten")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_skipping_rules_whose_context_is_absent_never_drops_a_hit(language: str, comments, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    marks = {0: frozenset({"<location>"}), 1: frozenset({"<offer>"})}
+    checked = [(_hits(tokens, language), _hits(tokens, language, extra=marks)) for _text, tokens in comments]
+    assert any(own for own, _marked in checked)
+    monkeypatch.setattr(rules, "_context_possible", lambda _rule, _present: True)
+    for (text, tokens), (own, marked) in zip(comments, checked, strict=True):
+        assert _hits(tokens, language) == own, text
+        assert _hits(tokens, language, extra=marks) == marked, text
