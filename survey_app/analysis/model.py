@@ -358,14 +358,7 @@ class LinearTextModel:
     def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Return the term-frequency factor of each count, for the terms `unique` (sorted)."""
         if self._uniform_tf:
-            if not self.vectorizers[0].sublinear_tf:
-                return counts.astype(np.float64)
-            try:
-                # The table covers the small counts of almost every term; take() raises on a
-                # larger one, which spares scanning every count for the largest first.
-                return _SUBLINEAR_ARRAY.take(counts)
-            except IndexError:
-                return _term_frequencies(counts.tolist(), True)
+            return self._uniform_frequencies(counts)
         # Blocks that weigh counts differently: each block by its own vectorizer.
         bounds = [0, *unique.searchsorted(self._block_starts).tolist(), len(unique)]
         return np.concatenate([
@@ -410,19 +403,23 @@ class LinearTextModel:
             total = sum(map(len, blocks))
             counts = np.fromiter(itertools.chain.from_iterable(block.values() for block in blocks),
                                  dtype=np.intp, count=total)
-            if not self.vectorizers[0].sublinear_tf:
-                return counts.astype(np.float64)
-            try:
-                # The table covers the small counts of almost every term; take() raises on a
-                # larger one, which spares scanning every count for the largest first.
-                return _SUBLINEAR_ARRAY.take(counts)
-            except IndexError:
-                return _term_frequencies(counts.tolist(), True)
+            return self._uniform_frequencies(counts)
         # Blocks that weigh counts differently: look each block's vectorizer up by its indices.
         return np.concatenate([
             _term_frequencies(list(block.values()), self._vectorizer_of(next(iter(block))).sublinear_tf)
             for block in blocks if block
         ])
+
+    def _uniform_frequencies(self, counts: np.ndarray) -> np.ndarray:
+        """Return the term-frequency factor of counts when every block weighs counts alike."""
+        if not self.vectorizers[0].sublinear_tf:
+            return counts.astype(np.float64)
+        try:
+            # The table covers the small counts of almost every term; take() raises on a
+            # larger one, which spares scanning every count for the largest first.
+            return _SUBLINEAR_ARRAY.take(counts)
+        except IndexError:
+            return _term_frequencies(counts.tolist(), True)
 
     def _vectorizer_of(self, index: int) -> _Vectorizer:
         return next(v for v in reversed(self.vectorizers) if v.offset <= index)
