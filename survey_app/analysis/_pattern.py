@@ -124,27 +124,62 @@ def _fast_find_tokens(
     def glue_emoticon(match: re.Match[str]) -> str:
         return match.group(1).replace(" ", "") + match.group(2)
 
-    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        string = str(string)
+    # The replacements and the quote spacing act inside whitespace-separated chunks: none of
+    # their patterns holds whitespace, so no match spans two chunks and the chunks of the whole
+    # string are the chunks of each original chunk after its own replacements. That makes the
+    # tokens of a chunk depend on the chunk alone, and they are remembered (bounded). A text
+    # with a line break takes the full path: "\n\n" is a sentence end across chunks.
+    chunkwise = literal and not any(char.isspace() for a, _b in replacements for char in a)
+    chunk_cache: dict[str, tuple[str, ...]] = {}
+    def chunk_tokens(chunk: str) -> tuple[str, ...]:
+        found = chunk_cache.get(chunk)
+        if found is not None:
+            return found
+        piece = chunk
         for a, b in replacements:
-            string = string.replace(a, b) if literal else re.sub(a, b, string)
-        string = (
-            string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
+            piece = piece.replace(a, b)
+        piece = (
+            piece.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
             .replace("\u2019", " \u2019 ").replace("'", " ' ").replace('"', ' " ')
         )
-        if "\n" in string:
-            string = _LINEBREAK.sub(f" {eos} ", string.replace("\r\n", "\n"))
-        # Pattern collapses whitespace and then takes the runs of non-space before each space
-        # (its TOKEN pattern): that is str.split(), which a test checks on every code point.
         tokens: list[str] = []
-        for chunk in string.split():
-            tokens.extend(split(chunk))
+        for part in piece.split():
+            tokens.extend(split(part))
+        found = tuple(tokens)
+        if len(chunk_cache) < _CACHE_LIMIT:
+            chunk_cache[chunk] = found
+        return found
+
+    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
+        string = str(string)
+        tokens: list[str] = []
+        if chunkwise and "\n" not in string:
+            for chunk in string.split():
+                found = chunk_cache.get(chunk)
+                tokens.extend(found if found is not None else chunk_tokens(chunk))
+        else:
+            for a, b in replacements:
+                string = string.replace(a, b) if literal else re.sub(a, b, string)
+            string = (
+                string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ")
+                .replace("\u2018", " \u2018 ").replace("\u2019", " \u2019 ").replace("'", " ' ")
+                .replace('"', ' " ')
+            )
+            if "\n" in string:
+                string = _LINEBREAK.sub(f" {eos} ", string.replace("\r\n", "\n"))
+            # Pattern collapses whitespace and then takes the runs of non-space before each
+            # space (its TOKEN pattern): that is str.split(), which a test checks on every
+            # code point.
+            for chunk in string.split():
+                tokens.extend(split(chunk))
         if end_marks.isdisjoint(tokens):
             sentences = [tokens]
         else:
             sentences = _split_sentences(tokens, eos, balanced_quotes)
+        # The sarcasm mark "(!)" needs a "!": most sentences are spared that regex.
         return [
-            emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", " ".join(s))) for s in sentences if len(s) > 0
+            emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", joined) if "!" in joined else joined)
+            for joined in (" ".join(s) for s in sentences if len(s) > 0)
         ]
 
     return find_tokens
