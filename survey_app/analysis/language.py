@@ -57,12 +57,36 @@ def _clear_from_function_words(words: list[str]) -> str | None:
     Most answers are settled this way, which spares loading and running the statistical
     detector; anything mixed or unclear still goes to py3langid.
     """
-    lists = _function_words()
-    lowered = [w.lower() for w in words]
-    counts = {language: sum(map(lists[language].__contains__, lowered)) for language in LANGUAGES}
-    ranked = sorted(counts.items(), key=lambda pair: pair[1], reverse=True)
-    (best, top), (_other, second) = ranked[0], ranked[1]
-    return best if top >= 2 and second == 0 else None
+    # A language is clear when it has two or more function words and every other has none
+    # (with a tie at the top the runner-up has as many, so no language is clear). Counted
+    # in one pass with a per-word memo: this runs on every comment, and lowering each word
+    # and counting once per language cost several times more than the lookups.
+    known = _FUNCTION_WORD_OF
+    found: dict[str, int] = {}
+    for word in words:
+        owners = known.get(word)
+        if owners is None:
+            owners = _function_word_owners(word)
+        for language in owners:
+            found[language] = found.get(language, 0) + 1
+    if len(found) != 1:
+        return None
+    ((language, count),) = found.items()
+    return language if count >= 2 else None
+
+
+# Word as written -> the languages it is a function word of (usually none). Bounded like the
+# other per-word caches.
+_FUNCTION_WORD_OF: dict[str, tuple[str, ...]] = {}
+_FUNCTION_WORD_LIMIT = 100_000
+
+
+def _function_word_owners(word: str) -> tuple[str, ...]:
+    lowered = word.lower()
+    owners = tuple(language for language, stop in _function_words().items() if lowered in stop)
+    if len(_FUNCTION_WORD_OF) < _FUNCTION_WORD_LIMIT:
+        _FUNCTION_WORD_OF[word] = owners
+    return owners
 
 
 def check_language(language: str | None) -> str | None:

@@ -223,6 +223,34 @@ def _describe(surface: str, kind: str, language: str) -> _Surface:
     )
 
 
+# Tokenize reads the text segment by segment, with each segment's matches remembered (per
+# language, bounded). A token match never spans a space unless the space follows a digit or a
+# currency sign ("€ 89", "89 euro", "20 %"), and no pattern looks behind: so splitting at the
+# other spaces gives segments whose matches are those of the whole text, shifted.
+_SEGMENT_SPLIT = re.compile(r"(?<=[^\d€$£]) ").split
+_SEGMENT_MEMO: dict[str, dict[str, tuple[tuple[str, _Surface, int, int], ...]]] = {}
+_SEGMENT_LIMIT = 200_000
+
+
+def _segment_tokens(
+    segment: str, surfaces: dict[tuple[str, str], _Surface], language: str
+) -> tuple[tuple[str, _Surface, int, int], ...]:
+    """Return each token match of a segment: its text, _describe() record, start and end."""
+    found = []
+    for match in _TOKEN_RE.finditer(segment):
+        surface = match.group()
+        kind = match.lastgroup or "symbol"
+        key = (surface, kind)
+        described = surfaces.get(key)
+        if described is None:
+            described = _describe(surface, kind, language)
+            if len(surfaces) < _SURFACE_LIMIT:
+                surfaces[key] = described
+        start, end = match.span()
+        found.append((surface, described, start, end))
+    return tuple(found)
+
+
 def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
     """Split normalized text into tokens with lemmas, sentence and clause numbers and negation."""
     surfaces = _SURFACES.get(language)
@@ -235,16 +263,23 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
     clause = 0
     tokens: list[Token] = []
     negators_at: list[tuple[int, str]] = []
-    for index, match in enumerate(_TOKEN_RE.finditer(text)):
-        surface = match.group()
-        kind = match.lastgroup or "symbol"
-        start, end = match.span()
-        key = (surface, kind)
-        described = surfaces.get(key)
-        if described is None:
-            described = _describe(surface, kind, language)
-            if len(surfaces) < _SURFACE_LIMIT:
-                surfaces[key] = described
+    segments = _SEGMENT_MEMO.get(language)
+    if segments is None:
+        segments = _SEGMENT_MEMO.setdefault(language, {})
+    found: list[tuple[str, _Surface, int, int]] = []
+    offset = 0
+    for segment in _SEGMENT_SPLIT(text):
+        known = segments.get(segment)
+        if known is None:
+            known = _segment_tokens(segment, surfaces, language)
+            if len(segments) < _SEGMENT_LIMIT:
+                segments[segment] = known
+        if offset:
+            found += [(surface, described, start + offset, end + offset) for surface, described, start, end in known]
+        else:
+            found += known
+        offset += len(segment) + 1
+    for index, (surface, described, start, end) in enumerate(found):
         lower, lemma, kind, is_word, breaks_clause, scope, may_end_sentence, splits_clause = described
         if breaks_clause and tokens:
             clause += 1

@@ -129,3 +129,13 @@ def test_the_glue_length_bound_never_rejects_a_window_that_reaches_the_bar() -> 
             assert _can_reach_ratio(len(window), len(wanted), _GLUE_BAR), (window, wanted)
             assert len(window) in _Alias(UTRECHT, (wanted,)).glue_lengths, (window, wanted)
     assert reached > 500
+
+
+def test_remembered_canonical_forms_equal_canonical() -> None:
+    # find_mentions reads canonical forms from a per-(text, kind) memo.
+    from survey_app.analysis.items import _CANONICAL_FORMS, _remember_canonical, canonical
+
+    for text, kind in [("C.S.", "abbr"), ("€89,-", "money"), ("89,00", "number"), ("3rd", "word"),
+                       ("21:00", "number"), ("auto's", "word"), ("Next-Day", "word"), ("20%", "money")]:
+        assert _remember_canonical(text, kind) == canonical(text, kind)
+        assert _CANONICAL_FORMS[(text, kind)] == canonical(text, kind)

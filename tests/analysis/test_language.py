@@ -52,3 +52,29 @@ def test_function_words_settle_only_clear_cases(words: str, expected: str | None
     from survey_app.analysis.language import _WORD_RE, _clear_from_function_words
 
     assert _clear_from_function_words(_WORD_RE.findall(words)) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "De DE de code werkte niet bij het afrekenen",
+        "THE The the code did not work",
+        "de the",
+        "de de the",
+        "Ontbijt was out of this world, alleen de kamer was wel erg klein",
+        "doors locked and the lights off",
+        "",
+        "prima",
+    ],
+)
+def test_function_words_match_counting_per_language(text: str) -> None:
+    # The one-pass count with a per-word memo gives what ranking each language's count does.
+    from survey_app.analysis.language import _WORD_RE, _clear_from_function_words, _function_words
+
+    words = _WORD_RE.findall(text)
+    lowered = [w.lower() for w in words]
+    counts = sorted(((sum(w in stop for w in lowered), language) for language, stop in _function_words().items()),
+                    key=lambda pair: pair[0], reverse=True)
+    expected = counts[0][1] if counts[0][0] >= 2 and counts[1][0] == 0 else None
+    assert _clear_from_function_words(words) == expected
+    assert _clear_from_function_words(words) == expected  # and again, from the memo

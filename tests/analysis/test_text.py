@@ -99,3 +99,30 @@ def test_is_word_follows_the_kind_however_a_token_is_made() -> None:
     assert made._replace(negated=True).is_word
     for token in tokenize(normalize("De code werkte niet! €89, C.S. 👏 ok"), "nl"):
         assert token.is_word == (token.kind in ("word", "abbr")), token
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In de folder 89 euro, aan de kassa 119. Laten liggen dus",
+        "€ 89 of € 89,- of $5 en 20 % korting, 89 eur, 12 euros, 1+1 gratis",
+        "tot 21:00 open, om 20:15 dicht. C.S. Utrecht 🙄 👏",
+        "prijs 89.99 € of 89,99€; 3 x 40 min ,- en 5 ,-",
+        "£ 7 £7 $ 7 7 $ 10 %% e.g. 1st 2nd",
+        "auto's next-day a  b",
+        "",
+        "€",
+        "9",
+    ],
+)
+def test_tokenize_by_segment_matches_the_whole_text(text: str) -> None:
+    # tokenize reads the text in remembered segments split at spaces no token match can span;
+    # the matches must be those of the token pattern over the whole text.
+    from survey_app.analysis.text import NormalizedText, _raw_tokens
+
+    normalized = normalize(text)
+    for language in ("nl", "en"):
+        for given in (normalized, NormalizedText(text, text, tuple(range(len(text))), tuple(range(1, len(text) + 1)))):
+            found = [(t.text, t.start, t.end) for t in tokenize(given, language)]
+            assert found == [(surface, start, end) for surface, _kind, start, end in _raw_tokens(given.text)]
+            assert found == [(t.text, t.start, t.end) for t in tokenize(given, language)]  # from the memo
