@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 from .detector import DEFAULT_CONFIG, DetectorConfig, detect
 from .errors import InvalidInputError
@@ -84,20 +85,41 @@ def _keep_words(language: str) -> frozenset[str]:
 
 def comment_keywords(tokens: Sequence[Token], language: str) -> tuple[str, ...]:
     """Return the comment's lemmas in order, without stop words, keeping negators."""
-    stop = _stop_words(language)
-    keep = _keep_words(language)
+    known = _KEYWORD_OF.get(language)
+    if known is None:
+        known = _KEYWORD_OF.setdefault(language, {})
     seen: dict[str, None] = {}
     for token in tokens:
         if not token.is_word:
             continue
-        lemma = token.lemma
-        if token.lower in keep:
-            lemma = token.lower
-        elif token.lower.endswith("n't"):
-            lemma = "not"
-        if lemma in stop or token.lower in stop:
-            continue
-        if len(lemma) < 2 and not lemma.isdigit():
-            continue
-        seen.setdefault(lemma, None)
+        # Whether a word is a keyword, and as which lemma, depends on its lowercase form and
+        # lemma alone: remembered, one lookup per word instead of several set tests.
+        key = (token.lower, token.lemma)
+        keyword = known.get(key, _UNSEEN)
+        if keyword is _UNSEEN:
+            keyword = _keyword(token.lower, token.lemma, language)
+            if len(known) < _KEYWORD_LIMIT:
+                known[key] = keyword
+        if keyword is not None:
+            seen.setdefault(keyword, None)
     return tuple(seen)
+
+
+# Per language, (lower, lemma) of a word to the keyword it gives (None: none). Bounded.
+_KEYWORD_OF: dict[str, dict[tuple[str, str], str | None]] = {}
+_KEYWORD_LIMIT = 100_000
+_UNSEEN: Any = object()
+
+
+def _keyword(lower: str, lemma: str, language: str) -> str | None:
+    """Return the keyword a word gives (its lemma, or itself when kept, "not" for n't), or None."""
+    stop = _stop_words(language)
+    if lower in _keep_words(language):
+        lemma = lower
+    elif lower.endswith("n't"):
+        lemma = "not"
+    if lemma in stop or lower in stop:
+        return None
+    if len(lemma) < 2 and not lemma.isdigit():
+        return None
+    return lemma

@@ -244,15 +244,16 @@ def rule_candidates(
             for index in range(matched.first, matched.last + 1):
                 marks[index] = marks.get(index, frozenset()) | {f"<{matched.mention.item.kind}>"}
     hits = [*match_rules(tokens, language, extra=marks), *match_rules(tokens, other, portable_only=True, extra=marks)]
-    if any(hit.rule.requires_item_text for hit in hits):
-        # Only then the items' own words are needed (few rules ask, few comments set them off).
-        item_text = " ".join(text.lower() for item in items for text in (item.label, *item.aliases))
-        hits = [hit for hit in hits
-                if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)]
-    if any(not hit.rule.fallback for hit in hits):
-        hits = [hit for hit in hits if not hit.rule.fallback]
-    if all(hit.rule.needs_other_finding for hit in hits):
-        hits = []
+    if hits:  # most comments set off no rule, and the filters below leave an empty list as it is
+        if any(hit.rule.requires_item_text for hit in hits):
+            # Only then the items' own words are needed (few rules ask, few comments set them off).
+            item_text = " ".join(text.lower() for item in items for text in (item.label, *item.aliases))
+            hits = [hit for hit in hits
+                    if not hit.rule.requires_item_text or any(t in item_text for t in hit.rule.requires_item_text)]
+        if any(not hit.rule.fallback for hit in hits):
+            hits = [hit for hit in hits if not hit.rule.fallback]
+        if all(hit.rule.needs_other_finding for hit in hits):
+            hits = []
     candidates: list[Candidate] = []
     for hit in hits:
         confidence = _adjust(hit.rule.confidence, hit.rule.ambiguous, score, config)

@@ -7,6 +7,7 @@ partial match maps a bare city onto some branch and cannot tell Amsterdam Zuid f
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -344,7 +345,7 @@ def find_mentions(
         words = [word for word, kept in zip(words, keep) if kept]
         forms = [form for form, kept in zip(forms, keep) if kept]
 
-    index = _item_index(tuple(items), tuple(item.key for item in items))
+    index = _campaign_index(tuple(items))
     known_plans = index.plans(threshold)
     plans = [plan if (plan := known_plans.get(form)) is not None else index.plan(form, threshold) for form in forms]
     count = len(forms)
@@ -427,6 +428,25 @@ def find_mentions(
         chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
     chosen.sort(key=lambda m: m.first)
     return chosen
+
+
+# The last campaign's items (held, so their ids stay theirs) and index. Callers pass the same
+# item objects comment after comment; the same objects are equal with the same keys, so they
+# skip _item_index's key, which hashes every field of every item. (Rebinding one global is
+# atomic: a thread sees the old pair or the new one.)
+_LAST_CAMPAIGN: tuple[tuple[PromisedItem, ...], _ItemIndex] | None = None
+
+
+def _campaign_index(items: tuple[PromisedItem, ...]) -> _ItemIndex:
+    global _LAST_CAMPAIGN
+    last = _LAST_CAMPAIGN
+    if last is not None:
+        last_items, index = last
+        if len(items) == len(last_items) and all(map(operator.is_, items, last_items)):
+            return index
+    index = _item_index(items, tuple(item.key for item in items))
+    _LAST_CAMPAIGN = (items, index)
+    return index
 
 
 @functools.lru_cache(maxsize=256)

@@ -92,6 +92,8 @@ class RuleSet:
     unless_words: tuple[frozenset[str] | None, ...] = ()
     # The same for the `announced` groups (None: check each group).
     announced_words: frozenset[str] | None = None
+    # The same for the `excused` groups (None: check each group).
+    excused_words: frozenset[str] | None = None
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -164,7 +166,7 @@ def load_rules(language: str) -> RuleSet:
     return RuleSet(language, tuple(rules), exact, suffixes, prefixes, fuzzy_words, announced, triggers, no_wildcard,
                    {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused,
                    {pattern: tuple(numbers) for pattern, numbers in portable_starters.items()},
-                   tuple(_words_of(rule.unless) for rule in rules), _words_of(announced))
+                   tuple(_words_of(rule.unless) for rule in rules), _words_of(announced), _words_of(excused))
 
 
 def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
@@ -269,7 +271,10 @@ def match_rules(
     if not candidates:
         return []
     present = frozenset(index)
-    excused = any(group <= present for group in ruleset.excused)
+    # Most comments hold no word of any excuse: one set test settles those.
+    could_excuse = ruleset.excused_words
+    excused = ((could_excuse is None or not could_excuse.isdisjoint(present))
+               and any(group <= present for group in ruleset.excused))
     sentence_patterns = _SentencePatterns(tokens, words, patterns)
     clauses: dict[int, list[int]] = {}
 

@@ -139,3 +139,16 @@ def test_remembered_canonical_forms_equal_canonical() -> None:
                        ("21:00", "number"), ("auto's", "word"), ("Next-Day", "word"), ("20%", "money")]:
         assert _remember_canonical(text, kind) == canonical(text, kind)
         assert _CANONICAL_FORMS[(text, kind)] == canonical(text, kind)
+
+
+def test_the_last_campaigns_index_is_reused_only_for_the_same_item_objects() -> None:
+    from survey_app.analysis.items import _campaign_index, _item_index
+
+    first = (PromisedItem(kind="location", label="Utrecht Centraal", key=1),)
+    same_fields_other_key = (PromisedItem(kind="location", label="Utrecht Centraal", key=2),)
+    index = _campaign_index(first)
+    assert _campaign_index(first) is index
+    assert _campaign_index(tuple(first)) is index
+    other = _campaign_index(same_fields_other_key)
+    assert other is _item_index(same_fields_other_key, (2,)) and other is not index
+    assert _campaign_index(first) is index  # back to the first campaign: the lru cache's entry

@@ -144,3 +144,14 @@ def test_skipping_rules_whose_context_is_absent_never_drops_a_hit(language: str,
     for (text, tokens), (own, marked) in zip(comments, checked, strict=True):
         assert _hits(tokens, language) == own, text
         assert _hits(tokens, language, extra=marks) == marked, text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_excuse_word_test_never_changes_a_hit(language: str, comments, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # excused_words settles most comments with one set test; None checks every group.
+    assert load_rules(language).excused_words
+    indexed = [_hits(tokens, language) for _text, tokens in comments]
+    plain = dataclasses.replace(load_rules(language), excused_words=None)
+    monkeypatch.setattr(rules, "load_rules", lambda _language: plain)
+    assert [_hits(tokens, language) for _text, tokens in comments] == indexed
+    assert any("eigen fout" in text.lower() for text, _tokens in comments)
