@@ -296,14 +296,14 @@ class LinearTextModel:
         if self._crosses_chunks:
             # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
             worded = [record for record in found if record[1] is not None]
-            # Each neighbouring (last word, first word) pair looked up by map over zip, which
-            # builds the key tuples without a Python-level loop; pairs not met before fill in.
-            pair_keys = list(zip([record[2] for record in worded[:-1]], [record[1] for record in worded[1:]]))
-            indices = list(map(self._pair_terms.get, pair_keys))
-            if None in indices:
-                indices = [self._pair_term(*key) if index is None else index
-                           for key, index in zip(pair_keys, indices, strict=True)]
-            across = [index for index in indices if index >= 0]
+            pairs = self._pair_terms
+            across = []
+            for before, after in zip(worded, worded[1:]):
+                index = pairs.get((before[2], after[1]))
+                if index is None:
+                    index = self._pair_term(before[2], after[1])
+                if index >= 0:
+                    across.append(index)
             if across:
                 parts.append(np.array(across, dtype=np.intp))
         return np.concatenate(parts) if parts else _EMPTY_INDICES

@@ -246,27 +246,24 @@ def match_rules(
     # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules. Only these tokens'
     # patterns are ever looked at, so only theirs are computed.
     words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in _COUNTED_KINDS]
-    found_at = [
-        _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
-        for token in map(tokens.__getitem__, words)
-    ]
-    if extra:
-        found_at = [found | extra[i] if i in extra else found for i, found in zip(words, found_at, strict=True)]
-    starters = ruleset.portable_starters if portable_only else ruleset.starters
-    if portable_only and not any(pattern in starters for found in found_at for pattern in found):
-        # Most comments hold no word that can start one of the other language's portable
-        # rules: settled before anything is indexed.
-        return []
-    patterns = dict(zip(words, found_at, strict=True))
+    patterns: dict[int, frozenset[str]] = {}
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
-    for i, found in zip(words, found_at, strict=True):
+    extra = extra or {}
+    for i in words:
+        token = tokens[i]
+        found = _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        if i in extra:
+            found = found | extra[i]
+        patterns[i] = found
         for pattern in found:
             if pattern in index:
                 index[pattern].append(i)
             else:
                 index[pattern] = [i]
-    # Only rules that one of the comment's patterns can start are tried at all.
+    # Only rules that one of the comment's patterns can start are tried at all; most comments
+    # start none of the other language's portable rules, and then nothing else is built.
+    starters = ruleset.portable_starters if portable_only else ruleset.starters
     candidates = sorted({number for pattern in index if pattern in starters for number in starters[pattern]})
     if not candidates:
         return []
@@ -358,7 +355,6 @@ def match_rules(
 
 
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
-
 
 
 @functools.lru_cache(maxsize=4096)
