@@ -198,7 +198,7 @@ class DriverConnection:
         """Start a transaction as a writer: BEGIN IMMEDIATE on SQLite (see start_write for why).
         PostgreSQL's driver has a transaction open already, and row locks need no more."""
         if self.dialect.name == "sqlite":
-            self._run("BEGIN IMMEDIATE", ())
+            self._run(BEGIN_STATEMENTS["IMMEDIATE"], ())
 
     def commit(self) -> None:
         self._call(self.pooled.commit)

@@ -44,7 +44,6 @@ _STRIP_RE = re.compile(r"['.\-]")
 _GLUE_BAR = 92.0
 
 
-@functools.lru_cache(maxsize=65536)
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()
@@ -71,7 +70,8 @@ _CANONICAL_LIMIT = 100_000
 
 
 def _remember_canonical(token_text: str, kind: str) -> str:
-    """Return canonical(token_text, kind), remembering it for find_mentions."""
+    """Return canonical(token_text, kind), remembering it for find_mentions (canonical's only
+    caller per comment word; a plain dict is looked up inline there, cheaper than lru_cache)."""
     form = canonical(token_text, kind)
     if len(_CANONICAL_FORMS) < _CANONICAL_LIMIT:
         _CANONICAL_FORMS[(token_text, kind)] = form

@@ -74,15 +74,14 @@ def latest(user_id: int, *, now: datetime | None = None) -> RejectsFile | None:
     return RejectsFile(filename=row.source_name, rows=row.rows, created_at=row.created_at, content=row.content)
 
 
-def delete_expired(*, now: datetime | None = None, everything: bool = False) -> int:
-    """Delete rejects older than the keeping period (or all of them); return how many.
+def delete_expired(*, now: datetime | None = None) -> int:
+    """Delete the rejects older than the keeping period, in the caller's transaction; return how many."""
+    return db.session.execute(delete(ImportRejects).where(ImportRejects.created_at < _cutoff(now))).rowcount or 0
 
-    Commits as part of the caller's transaction: the caller commits.
-    """
-    statement = delete(ImportRejects)
-    if not everything:
-        statement = statement.where(ImportRejects.created_at < _cutoff(now))
-    return db.session.execute(statement).rowcount or 0
+
+def delete_all() -> int:
+    """Delete every user's kept rejects, in the caller's transaction; return how many."""
+    return db.session.execute(delete(ImportRejects)).rowcount or 0
 
 
 def _cutoff(now: datetime | None) -> datetime:

@@ -503,7 +503,7 @@ def erase_customer(
         added = _add_suppressions(suppress)
         # Kept upload rejects may hold the address in any column; they are a convenience, so
         # all go rather than a search through them.
-        import_rejects.delete_expired(everything=True)
+        import_rejects.delete_all()
         if not customers and (added or outbox_before):
             # Nobody stored under this identifier, but the request still blocks future imports.
             db.session.add(AuditEvent(

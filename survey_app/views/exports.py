@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from survey_app.csv_safety import csv_format
 from survey_app.services import exports
+from survey_app.views.downloads import csv_attachment
 
 bp = Blueprint("exports", __name__, url_prefix="/dashboard/exports")
 
@@ -40,12 +41,7 @@ def _download(kind: str) -> Response:
         fmt=csv_format(excel),
     )
     filename = exports.export_filename(kind, key, datetime.now(UTC).date())
-    response = Response(stream_with_context(exports.export(kind, options)), mimetype="text/csv")
-    response.headers["Content-Type"] = "text/csv; charset=utf-8"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    # Personal data: no shared or browser cache keeps a copy.
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return csv_attachment(stream_with_context(exports.export(kind, options)), filename)
 
 
 @bp.get("/responses.csv")

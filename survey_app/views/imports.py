@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from survey_app.forms.imports import ImportEventsForm
 from survey_app.services import csv_import, import_rejects
 from survey_app.services.events import DEFAULT_TIMEZONE
+from survey_app.views.downloads import csv_attachment
 
 bp = Blueprint("imports", __name__, url_prefix="/dashboard/imports")
 
@@ -59,7 +60,4 @@ def rejects() -> ResponseReturnValue:
     kept = import_rejects.latest(current_user.id)
     if kept is None:
         abort(404)
-    reply = Response(kept.content, mimetype="text/csv")
-    reply.headers["Content-Disposition"] = f'attachment; filename="{kept.filename}"'
-    reply.headers["Cache-Control"] = "no-store"
-    return reply
+    return csv_attachment(kept.content, kept.filename)
