@@ -164,15 +164,28 @@ def f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def evaluate(
+def analyse(
     rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig
-) -> dict[str, float]:
+) -> list[Any]:
+    """Analyse each row as the app would, with the given detector settings."""
+    return [analyze_comment(row["text"], score=row["score"],
+                            language=row["language"] if row["language"] in ("nl", "en") else None,
+                            promised_items=items[row["campaign"]], config=config)
+            for row in rows]
+
+
+def score(rows: list[dict[str, Any]], results: list[Any], skip_absent: bool = False) -> dict[str, float]:
+    """Return F1 per label, macro-F1 over categories and item accuracy, as bench/analysis_quality.py.
+
+    Item accuracy: a labelled mention counts when it is found, a labelled finding item when a
+    finding of the same category names it. `skip_absent` leaves categories no row is labelled
+    with out of macro-F1, as the benchmark does (for pooled predictions; the per-fold figures
+    keep every category, as they always did).
+    """
     counts = {label: [0, 0, 0] for label in LABELS}
+    support = dict.fromkeys(LABELS, 0)
     item_hits = item_total = 0
-    for row in rows:
-        result = analyze_comment(row["text"], score=row["score"],
-                                 language=row["language"] if row["language"] in ("nl", "en") else None,
-                                 promised_items=items[row["campaign"]], config=config)
+    for row, result in zip(rows, results, strict=True):
         gold = {f["category"] for f in row["findings"]}
         predicted = set(result.categories)
         pairs = [("broken_promise", bool(gold), bool(predicted))]
@@ -181,6 +194,7 @@ def evaluate(
             counts[label][0] += g and p
             counts[label][1] += p and not g
             counts[label][2] += g and not p
+            support[label] += g
         found = {m.item.label for m in result.item_mentions if m.item is not None}
         named = {(f.category, f.item.label) for f in result.findings if f.item is not None}
         item_total += len(row["mentions"]) + sum(1 for f in row["findings"] if f["item"] is not None)
@@ -188,8 +202,15 @@ def evaluate(
         item_hits += sum(1 for f in row["findings"] if f["item"] is not None and (f["category"], f["item"]) in named)
     scores = {label: f1(*counts[label]) for label in LABELS}
     scores["items"] = item_hits / item_total if item_total else 0.0
-    scores["macro"] = sum(scores[c] for c in CATEGORIES) / len(CATEGORIES)
+    kept = [c for c in CATEGORIES if support[c] or not skip_absent]
+    scores["macro"] = sum(scores[c] for c in kept) / len(kept) if kept else 0.0
     return scores
+
+
+def evaluate(
+    rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig
+) -> dict[str, float]:
+    return score(rows, analyse(rows, items, config))
 
 
 class Signals:
@@ -259,11 +280,28 @@ def fit_combiner(
     }
 
 
+ORIGINAL_ERA_FILE = ROOT / "evaluation" / "original_era_ids.txt"
+
+
+def original_era_ids() -> frozenset[str]:
+    """Ids of the train rows written before held-out was frozen (see original_era_ids.txt)."""
+    if not ORIGINAL_ERA_FILE.exists():
+        return frozenset()
+    lines = ORIGINAL_ERA_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
 def cross_validate(
     rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], args: argparse.Namespace,
     signals: Signals | None = None,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Print rules-only, fixed-threshold and combiner F1 by 5-fold cross-validation within train.
+
+    Each setting's figures are the mean over the 5 folds (all of train), and, pooled over the
+    out-of-fold predictions of the original-era rows only (the ones written before held-out was
+    frozen, from the same labelling batches), the same three figures again: the later rows were
+    written against known weaknesses, so the all-train figures flatter the held-out ones, and
+    the original-era ones are the honest, distribution-matched estimate.
 
     Returns the out-of-fold combiner inputs of every row and the combiner thresholds that did best.
     The combiner of fold k is fitted on the other folds' out-of-fold inputs.
@@ -276,23 +314,38 @@ def cross_validate(
     totals: dict[Any, list[dict[str, float]]] = {"rules": []} | {g: [] for g in grid}
     combiner_grid = [(t, ct) for t in args.combiner_thresholds for ct in args.category_thresholds]
     totals |= {("combiner", *g): [] for g in combiner_grid}
-    for (train_index, test_index), model in zip(folds, models, strict=True):
+    # Every row's out-of-fold analysis per setting, for the original-era figures and --dump-oof.
+    predictions: dict[Any, list[Any]] = {key: [None] * len(rows) for key in totals}
+
+    def run(key: Any, test_index: np.ndarray, config: DetectorConfig) -> None:
         test_rows = [rows[i] for i in test_index]
-        totals["rules"].append(evaluate(test_rows, items, DetectorConfig(use_model=False)))
+        results = analyse(test_rows, items, config)
+        totals[key].append(score(test_rows, results))
+        for i, result in zip(test_index, results, strict=True):
+            predictions[key][i] = result
+
+    for (train_index, test_index), model in zip(folds, models, strict=True):
+        run("rules", test_index, DetectorConfig(use_model=False))
         for threshold, detractor_threshold in grid:
-            config = DetectorConfig(model=model, model_threshold=threshold, detractor_threshold=detractor_threshold,
-                                    use_combiner=False)
-            totals[(threshold, detractor_threshold)].append(evaluate(test_rows, items, config))
+            run((threshold, detractor_threshold), test_index,
+                DetectorConfig(model=model, model_threshold=threshold, detractor_threshold=detractor_threshold,
+                               use_combiner=False))
         for threshold, category_threshold in combiner_grid:
             combiner = combiner_from_dict(fit_combiner(features[train_index], y[train_index],
                                                        args.combiner_C, threshold, category_threshold,
                                                        args.sure))
-            config = DetectorConfig(model=model, combiner=combiner)
-            totals[("combiner", threshold, category_threshold)].append(evaluate(test_rows, items, config))
+            run(("combiner", threshold, category_threshold), test_index, DetectorConfig(model=model, combiner=combiner))
+    original = original_era_ids()
+    era = [i for i, row in enumerate(rows) if row["id"] in original]
+    era_rows = [rows[i] for i in era]
     print(f"5-fold cross-validation on train ({len(rows)} rows), C={args.C}, min_df={args.min_df}, "
           f"combiner C={args.combiner_C}")
-    print(f"{'setting':<32}{'binary F1':>10}{'macro F1':>10}{'items':>10}")
+    print(f"all train: mean over folds; original era: pooled out-of-fold predictions of the {len(era)} rows "
+          f"in {ORIGINAL_ERA_FILE.relative_to(ROOT)}")
+    print(f"{'':<32}{'---------- all train ----------':>30}{'-------- original era --------':>32}")
+    print(f"{'setting':<32}{'binary F1':>10}{'macro F1':>10}{'items':>10}  {'binary F1':>10}{'macro F1':>10}{'items':>10}")
     best = (-1.0, combiner_grid[0])
+    era_scores: dict[Any, dict[str, float]] = {}
     for key, runs in totals.items():
         if key == "rules":
             name = "rules only"
@@ -303,17 +356,41 @@ def cross_validate(
         binary = sum(r["broken_promise"] for r in runs) / len(runs)
         macro = sum(r["macro"] for r in runs) / len(runs)
         items_accuracy = sum(r["items"] for r in runs) / len(runs)
-        print(f"{name:<32}{binary:>10.3f}{macro:>10.3f}{items_accuracy:>10.3f}")
+        line = f"{name:<32}{binary:>10.3f}{macro:>10.3f}{items_accuracy:>10.3f}"
+        if era:
+            era_scores[key] = score(era_rows, [predictions[key][i] for i in era], skip_absent=True)
+            e = era_scores[key]
+            line += f"  {e['broken_promise']:>10.3f}{e['macro']:>10.3f}{e['items']:>10.3f}"
+        print(line)
         if key != "rules" and key[0] == "combiner":
             best = max(best, (binary + macro + items_accuracy, key[1:]))
     # Per category for rules only and the setting exported, to see which categories hold macro-F1 back.
     chosen = ("combiner", *best[1])
-    print(f"\nper-label F1 (mean over folds){'':<2}{'rules only':>12}{'combiner t=%s/%s' % best[1]:>22}")
+    print(f"\nper-label F1 (mean over folds){'':<2}{'rules only':>12}{'combiner t=%s/%s' % best[1]:>22}"
+          + (f"{'original era':>16}" if era else ""))
     for label in LABELS:
         rules_f1 = sum(r[label] for r in totals["rules"]) / len(totals["rules"])
         chosen_f1 = sum(r[label] for r in totals[chosen]) / len(totals[chosen])
-        print(f"{label:<32}{rules_f1:>12.3f}{chosen_f1:>22.3f}")
+        print(f"{label:<32}{rules_f1:>12.3f}{chosen_f1:>22.3f}"
+              + (f"{era_scores[chosen][label]:>16.3f}" if era else ""))
+    if args.dump_oof:
+        dump_out_of_fold(Path(args.dump_oof), rows, predictions[chosen], original)
+        print(f"\nwrote the exported setting's out-of-fold predictions to {args.dump_oof}")
     return features, best[1]
+
+
+def dump_out_of_fold(path: Path, rows: list[dict[str, Any]], results: list[Any], original: frozenset[str]) -> None:
+    """Write one JSON line per train row: its labels and what the out-of-fold detector said."""
+    with path.open("w", encoding="utf-8") as out:
+        for row, result in zip(rows, results, strict=True):
+            out.write(json.dumps({
+                "id": row["id"], "original_era": row["id"] in original, "score": row["score"],
+                "campaign": row["campaign"], "text": row["text"],
+                "gold": row["findings"], "mentions": row["mentions"],
+                "predicted": [{"category": f.category, "item": f.item.label if f.item else None,
+                               "source": f.source, "confidence": f.confidence} for f in result.findings],
+                "found_mentions": sorted({m.item.label for m in result.item_mentions if m.item is not None}),
+            }, ensure_ascii=False) + "\n")
 
 
 def main() -> int:
@@ -329,6 +406,8 @@ def main() -> int:
     parser.add_argument("--word-ngrams", type=int, nargs=2, default=[1, 2], metavar=("MIN", "MAX"),
                         help="word n-gram lengths")
     parser.add_argument("--cv-only", action="store_true")
+    parser.add_argument("--dump-oof", metavar="PATH",
+                        help="write the exported setting's out-of-fold prediction of every train row (JSON lines)")
     parser.add_argument("--no-cv", action="store_true",
                         help="skip cross-validation; the combiner keeps the thresholds packaged last")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8],

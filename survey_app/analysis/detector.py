@@ -265,7 +265,7 @@ def rule_candidates(
         confidence = _adjust(0.7, True, score, config)
         if confidence is not None:
             candidates.append(("out_of_stock", confidence, stock, "rule"))
-    price = _price_mismatch(tokens, items)
+    price = None if any(hit.rule.explains_prices for hit in hits) else _price_mismatch(tokens, items)
     if price is not None and not any(c[0] == "price_mismatch" for c in candidates):
         confidence = _adjust(0.75, True, score, config)
         if confidence is not None:

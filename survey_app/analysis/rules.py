@@ -49,6 +49,9 @@ class Rule:
     needs_other_finding: bool = False
     # A weak reading (sarcasm, "turned out") that only counts when no other rule explains the comment.
     fallback: bool = False
+    # An unstated condition ("89 only with the store card, otherwise 109") explains the two
+    # prices it names: the price heuristic then reports no price mismatch.
+    explains_prices: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def load_rules(language: str) -> RuleSet:
                 portable=bool(raw.get("portable", False)),
                 needs_other_finding=bool(raw.get("needs_other_finding", False)),
                 fallback=bool(raw.get("fallback", False)),
+                explains_prices=bool(raw.get("explains_prices", False)),
             ))
             all_patterns |= cue
             for singles, phrases in groups:

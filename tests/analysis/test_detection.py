@@ -318,3 +318,53 @@ def test_without_a_combiner_the_fixed_thresholds_still_decide() -> None:
     result = analyze_comment("De kortingscode werkte niet", score=3, language="nl",
                              config=DetectorConfig(use_combiner=False))
     assert result.categories == ("offer_not_honoured",)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # Dutch verb-second: "deed" stands before "niet" and is not negated, the particle is.
+        ("Bij ons filiaal deed de koffie van het huismerk natuurlijk niet mee", "nl"),
+        ("de grote pakken deden volgens de caissière niet mee", "nl"),
+    ],
+)
+def test_a_product_that_did_not_take_part_is_a_refused_offer(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, config=RULES_ONLY)
+    assert "offer_not_honoured" in result.categories
+
+
+AIRFRYER = [
+    PromisedItem(kind="product", label="Philips Airfryer XL", aliases=("airfryer",)),
+    PromisedItem(kind="price", label="89 euro", aliases=("€89", "89,-", "EUR 89"), promised_value="89.00"),
+]
+GYM = [PromisedItem(kind="offer", label="First month free", aliases=("free month", "gratis maand"))]
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "items"),
+    [
+        ("aan de kassa bleek je voor die 89 euro een klantenkaart nodig te hebben, zonder kaart 119", "nl", AIRFRYER),
+        ("the 89 euro at the till was only with a loyalty card, otherwise 119", "en", AIRFRYER),
+        ("they asked me to sign a 12 month contract first before the free month would start", "en", GYM),
+        ("voor de gratis maand moest ik eerst een jaarcontract tekenen", "nl", GYM),
+    ],
+)
+def test_an_unstated_condition_on_the_offer_is_a_refused_offer(
+    text: str, language: str, items: list[PromisedItem]
+) -> None:
+    result = analyze_comment(text, language=language, promised_items=items, config=RULES_ONLY)
+    assert "offer_not_honoured" in result.categories
+    # The two prices are the condition's, not a price mismatch.
+    assert "price_mismatch" not in result.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("the free month really was free, no contract needed and no strings", "en"),
+        ("gratis maand gekregen zonder contract of gedoe", "nl"),
+    ],
+)
+def test_an_offer_without_conditions_is_not_refused(text: str, language: str) -> None:
+    result = analyze_comment(text, language=language, promised_items=GYM, config=RULES_ONLY)
+    assert "offer_not_honoured" not in result.categories
