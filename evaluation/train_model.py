@@ -300,8 +300,9 @@ def cross_validate(
     Each setting's figures are the mean over the 5 folds (all of train), and, pooled over the
     out-of-fold predictions of the original-era rows only (the ones written before held-out was
     frozen, from the same labelling batches), the same three figures again: the later rows were
-    written against known weaknesses, so the all-train figures flatter the held-out ones, and
-    the original-era ones are the honest, distribution-matched estimate.
+    written against known weaknesses, so the all-train figures flatter the held-out ones. The
+    original-era ones match held-out's distribution but are still flattered (the rules were
+    written looking at these rows): compare settings with them, do not forecast held-out.
 
     Returns the out-of-fold combiner inputs of every row and the combiner thresholds that did best.
     The combiner of fold k is fitted on the other folds' out-of-fold inputs.
