@@ -207,12 +207,6 @@ def score(rows: list[dict[str, Any]], results: list[Any], skip_absent: bool = Fa
     return scores
 
 
-def evaluate(
-    rows: list[dict[str, Any]], items: dict[str, list[PromisedItem]], config: DetectorConfig
-) -> dict[str, float]:
-    return score(rows, analyse(rows, items, config))
-
-
 class Signals:
     """What the rules say about each row, and the row's model input (both fixed per row)."""
 

@@ -326,6 +326,9 @@ def test_without_a_combiner_the_fixed_thresholds_still_decide() -> None:
         # Dutch verb-second: "deed" stands before "niet" and is not negated, the particle is.
         ("Bij ons filiaal deed de koffie van het huismerk natuurlijk niet mee", "nl"),
         ("de grote pakken deden volgens de caissière niet mee", "nl"),
+        # The same rule covers the other word orders.
+        ("die producten doen niet mee aan de actie", "nl"),
+        ("omdat de airfryer niet mee doet", "nl"),
     ],
 )
 def test_a_product_that_did_not_take_part_is_a_refused_offer(text: str, language: str) -> None:
