@@ -24,6 +24,7 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
     if test_config:
         app.config.from_mapping(test_config)
 
+    refuse_unusable_settings(app.config)
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     if app.config["DEPLOYMENT"] == "production":
         refuse_insecure_production(app.config)
@@ -37,6 +38,77 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config["PREFERRED_URL_SCHEME"] = "https"
     if not app.config.get("MAIL_OUTBOX_DIR"):
         app.config["MAIL_OUTBOX_DIR"] = os.path.join(app.instance_path, "outbox")
+
+
+class UnusableSetting(ValueError):
+    """Settings the app cannot use (a typo, a word where a number belongs), found at start-up."""
+
+
+# What each checked setting may be. A typo must stop the start with the setting's name, not
+# surface later as a crash in a mail run or a dashboard, and never change behaviour silently:
+# "SURVEY_APP_DEPLOYMENT=Production" would otherwise skip the production checks.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "DEPLOYMENT": ("development", "production"),
+    "MAIL_BACKEND": ("outbox", "smtp"),
+    "SMTP_SECURITY": ("none", "starttls", "ssl"),
+    "LOG_FORMAT": ("text", "json"),
+    "LOG_LEVEL": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+}
+# Choices compared without regard to case, as the code that reads them does.
+_ANY_CASE = frozenset({"MAIL_BACKEND", "SMTP_SECURITY", "LOG_FORMAT", "LOG_LEVEL"})
+# Whole numbers: (smallest, largest or None, whether None is allowed).
+_WHOLE_NUMBERS: dict[str, tuple[int, int | None, bool]] = {
+    "SMTP_PORT": (1, 65535, False),
+    "MAIL_BATCH_SIZE": (1, None, False),
+    "MAIL_RATE_LIMIT_PER_MINUTE": (0, None, True),
+    "MAIL_RETRY_ATTEMPTS": (0, None, False),
+    "MAIL_MAX_SEND_ATTEMPTS": (1, None, False),
+    "CONTACT_FREQUENCY_DAYS": (0, None, False),
+    "INVITATION_EXPIRY_DAYS": (1, None, False),
+    "WEBHOOK_MAX_BATCH": (1, None, False),
+    "WEBHOOK_TIMESTAMP_TOLERANCE": (1, None, False),
+    "IMPORT_REJECTS_KEEP_HOURS": (0, None, False),
+    "VERDICT_MIN_RESPONDENTS": (1, None, False),
+    "VERDICT_REFRESH_SECONDS": (0, None, False),
+    "PROXY_FIX_X_FOR": (0, None, False),
+    "RETENTION_COMMENT_DAYS": (0, None, True),
+    "RETENTION_NONRESPONDENT_DAYS": (0, None, True),
+}
+# Numbers that may have a fraction: (smallest, largest or None, whether the smallest is allowed).
+_NUMBERS: dict[str, tuple[float, float | None, bool]] = {
+    "SMTP_TIMEOUT": (0.0, None, False),
+    "MAIL_RETRY_BASE_SECONDS": (0.0, None, True),
+    "MAIL_CLAIM_TIMEOUT_SECONDS": (0.0, None, False),
+    "VERDICT_THRESHOLD": (0.0, 1.0, True),
+}
+
+
+def refuse_unusable_settings(config: dict[str, Any]) -> None:
+    """Stop the start when a setting has a value its code cannot use, naming every such setting."""
+    problems = []
+    for name, allowed in _CHOICES.items():
+        value = config.get(name)
+        if name == "SMTP_SECURITY" and value is None:
+            continue  # read as "none"
+        found = str(value).upper() if name == "LOG_LEVEL" else str(value).lower() if name in _ANY_CASE else value
+        if found not in allowed:
+            problems.append(f"{ENV_PREFIX}_{name} is {value!r}; use one of: {', '.join(allowed)}")
+    for name, (low, high, none_allowed) in _WHOLE_NUMBERS.items():
+        value = config.get(name)
+        if value is None and none_allowed:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+            limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a whole number {limits}")
+    for name, (low, high, low_allowed) in _NUMBERS.items():
+        value = config.get(name)
+        if (isinstance(value, bool) or not isinstance(value, int | float) or value < low
+                or (value == low and not low_allowed) or (high is not None and value > high)):
+            limits = (f"from {low:g} to {high:g}" if high is not None
+                      else f"of at least {low:g}" if low_allowed else f"above {low:g}")
+            problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a number {limits}")
+    if problems:
+        raise UnusableSetting("Refusing to start with settings the app cannot use:\n- " + "\n- ".join(problems))
 
 
 class InsecureConfiguration(RuntimeError):

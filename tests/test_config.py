@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
+import pytest
+
 from survey_app import create_app
-from survey_app.config import database_uri
+from survey_app.config import UnusableSetting, database_uri
 from tests.conftest import clean_environment
 
 
@@ -89,3 +92,51 @@ def test_emailed_links_never_come_from_the_host_header(monkeypatch, tmp_path):
     app = build(monkeypatch, tmp_path, BASE_URL="https://surveys.example.com", TESTING=True)
     with app.test_request_context("/", headers={"Host": "evil.example"}):
         assert app.config["BASE_URL"] == "https://surveys.example.com"
+
+
+def start_with_environment(monkeypatch, tmp_path, **environment):
+    clean_environment(monkeypatch, str(tmp_path / "instance"))
+    for name, value in environment.items():
+        monkeypatch.setenv(f"SURVEY_APP_{name}", value)
+    return create_app()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        # A capital letter must not quietly skip the production checks.
+        ("DEPLOYMENT", "Production", "SURVEY_APP_DEPLOYMENT is 'Production'; use one of: development, production"),
+        ("MAIL_BACKEND", "smpt", "SURVEY_APP_MAIL_BACKEND is 'smpt'"),
+        ("SMTP_SECURITY", "tls", "SURVEY_APP_SMTP_SECURITY is 'tls'; use one of: none, starttls, ssl"),
+        ("LOG_LEVEL", "LOUD", "SURVEY_APP_LOG_LEVEL is 'LOUD'"),
+        ("SMTP_PORT", "587a", "SURVEY_APP_SMTP_PORT is '587a'; it must be a whole number from 1 to 65535"),
+        ("SMTP_PORT", "70000", "SURVEY_APP_SMTP_PORT is 70000"),
+        ("MAIL_BATCH_SIZE", "0", "SURVEY_APP_MAIL_BATCH_SIZE is 0; it must be a whole number of at least 1"),
+        ("IMPORT_REJECTS_KEEP_HOURS", "1.5", "SURVEY_APP_IMPORT_REJECTS_KEEP_HOURS is 1.5"),
+        ("RETENTION_COMMENT_DAYS", "-1", "SURVEY_APP_RETENTION_COMMENT_DAYS is -1"),
+        ("PROXY_FIX_X_FOR", "true", "SURVEY_APP_PROXY_FIX_X_FOR is True"),
+        ("VERDICT_THRESHOLD", "10", "SURVEY_APP_VERDICT_THRESHOLD is 10; it must be a number from 0 to 1"),
+        ("SMTP_TIMEOUT", "0", "SURVEY_APP_SMTP_TIMEOUT is 0; it must be a number above 0"),
+    ],
+)
+def test_a_setting_the_app_cannot_use_stops_the_start_with_its_name(monkeypatch, tmp_path, setting, value, message):
+    with pytest.raises(UnusableSetting, match=re.escape(message)):
+        start_with_environment(monkeypatch, tmp_path, **{setting: value})
+
+
+def test_every_unusable_setting_is_named_at_once(monkeypatch, tmp_path):
+    with pytest.raises(UnusableSetting) as stopped:
+        start_with_environment(monkeypatch, tmp_path, SMTP_PORT="x", LOG_FORMAT="xml", MAIL_RETRY_BASE_SECONDS="-2")
+    assert [line.split(" is ")[0] for line in str(stopped.value).splitlines()[1:]] == [
+        "- SURVEY_APP_LOG_FORMAT", "- SURVEY_APP_SMTP_PORT", "- SURVEY_APP_MAIL_RETRY_BASE_SECONDS",
+    ]
+
+
+def test_usable_settings_in_any_accepted_form_start(monkeypatch, tmp_path):
+    app = start_with_environment(
+        monkeypatch, tmp_path, MAIL_BACKEND="SMTP", SMTP_SECURITY="StartTLS", LOG_LEVEL="debug",
+        MAIL_RATE_LIMIT_PER_MINUTE="null", RETENTION_COMMENT_DAYS="0", VERDICT_THRESHOLD="0.25",
+        MAIL_RETRY_BASE_SECONDS="0", SMTP_TIMEOUT="2.5",
+    )
+    assert app.config["MAIL_RATE_LIMIT_PER_MINUTE"] is None
+    assert app.config["VERDICT_THRESHOLD"] == 0.25
