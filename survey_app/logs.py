@@ -208,6 +208,9 @@ def configure_logging(app: Flask) -> None:
         setattr(handler, _HANDLER_MARK, True)
         root.addHandler(handler)
         root.setLevel(str(app.config.get("LOG_LEVEL", "INFO")).upper())
+    # Alembic announces each of its plugins at INFO whenever Flask-Migrate loads it, which
+    # buried every command's own output under a dozen lines.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if json_output:
         for name in ("gunicorn.error", "gunicorn.access"):
             for handler in logging.getLogger(name).handlers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -97,6 +99,38 @@ def test_analyze_names_an_unknown_campaign(app):
     result = app.test_cli_runner().invoke(args=["analyze", "--campaign", "nope"])
     assert result.exit_code != 0
     assert "no campaign with id or key 'nope'" in result.output
+
+
+def test_analyze_text_shows_the_finding_with_the_campaigns_item_and_stores_nothing(app):
+    campaign_id = build_campaign(app, [], [])
+    result = app.test_cli_runner().invoke(
+        args=["analyze-text", "De vestiging in Utrecht CS was gewoon dicht", "--campaign", str(campaign_id),
+              "--score", "2"])
+    assert result.exit_code == 0, result.output
+    assert "broken promise  yes" in result.output
+    assert 'closed_location: Utrecht Centraal' in result.output
+    assert 'Utrecht Centraal as "Utrecht CS"' in result.output
+    assert count(app, ResponseAnalysis) == 0
+
+
+def test_analyze_text_as_json_names_evidence_and_source(app):
+    result = app.test_cli_runner().invoke(args=["analyze-text", "-", "--json", "--language", "en"],
+                                          input="Discount code didn't work at checkout")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["language"] == "en" and document["broken_promise"] is True
+    [finding] = document["findings"]
+    assert finding["category"] == "offer_not_honoured" and finding["item"] is None
+    assert finding["evidence"] in "Discount code didn't work at checkout" and finding["evidence"]
+    assert finding["source"] in ("rule", "model")
+
+
+def test_analyze_text_says_no_for_a_kept_promise_and_names_an_unknown_campaign(app):
+    runner = app.test_cli_runner()
+    kept = runner.invoke(args=["analyze-text", "Prima geholpen, auto stond klaar", "--score", "9"])
+    assert kept.exit_code == 0 and "broken promise  no" in kept.output
+    unknown = runner.invoke(args=["analyze-text", "dicht", "--campaign", "nope"])
+    assert unknown.exit_code != 0 and "no campaign with id or key 'nope'" in unknown.output
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -22,6 +22,17 @@ def test_survey_app_help_lists_the_commands():
         assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
 
 
+def test_a_command_prints_its_own_output_and_no_library_chatter(tmp_path):
+    import os
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SURVEY_APP_")}
+    environment["SURVEY_APP_INSTANCE_PATH"] = str(tmp_path / "instance")
+    result = subprocess.run([sys.executable, "-m", "survey_app", "outbox"], capture_output=True, text=True,
+                            timeout=60, check=True, env=environment)
+    assert result.stdout.startswith("The outbox")
+    assert result.stderr == ""
+
+
 @pytest.mark.parametrize("command", ["init", "demo", "create-user"])
 def test_every_command_has_help(unmigrated_app, command):
     result = unmigrated_app.test_cli_runner().invoke(args=[command, "--help"])

@@ -314,6 +314,11 @@ def open_flag_for(campaign_id: int, verdict_id: int) -> None:
         pass
 
 
+def campaign_promised_items(campaign_id: int) -> list[library.PromisedItem]:
+    """Return one campaign's promised items as the library's values."""
+    return library_items(db.session.get(Campaign, campaign_id))
+
+
 def campaign_ids(keys_or_ids: Iterable[str]) -> list[int]:
     """Resolve campaign ids or keys as typed on the command line."""
     found = []
