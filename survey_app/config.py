@@ -74,12 +74,12 @@ _WHOLE_NUMBERS: dict[str, tuple[int, int | None, bool]] = {
     "RETENTION_COMMENT_DAYS": (0, None, True),
     "RETENTION_NONRESPONDENT_DAYS": (0, None, True),
 }
-# Numbers that may have a fraction: (smallest, largest or None, whether the smallest is allowed).
-_NUMBERS: dict[str, tuple[float, float | None, bool]] = {
-    "SMTP_TIMEOUT": (0.0, None, False),
-    "MAIL_RETRY_BASE_SECONDS": (0.0, None, True),
-    "MAIL_CLAIM_TIMEOUT_SECONDS": (0.0, None, False),
-    "VERDICT_THRESHOLD": (0.0, 1.0, True),
+# Numbers that may have a fraction: (smallest, largest or None), and whether each bound itself is allowed.
+_NUMBERS: dict[str, tuple[float, float | None, bool, bool]] = {
+    "SMTP_TIMEOUT": (0.0, None, False, False),
+    "MAIL_RETRY_BASE_SECONDS": (0.0, None, True, False),
+    "MAIL_CLAIM_TIMEOUT_SECONDS": (0.0, None, False, False),
+    "VERDICT_THRESHOLD": (0.0, 1.0, True, False),  # a share; campaign_verdict refuses 1
 }
 
 
@@ -100,13 +100,14 @@ def refuse_unusable_settings(config: dict[str, Any]) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
             limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
             problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a whole number {limits}")
-    for name, (low, high, low_allowed) in _NUMBERS.items():
+    for name, (low, high, low_allowed, high_allowed) in _NUMBERS.items():
         value = config.get(name)
         if (isinstance(value, bool) or not isinstance(value, int | float) or value < low
-                or (value == low and not low_allowed) or (high is not None and value > high)):
-            limits = (f"from {low:g} to {high:g}" if high is not None
-                      else f"of at least {low:g}" if low_allowed else f"above {low:g}")
-            problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a number {limits}")
+                or (value == low and not low_allowed)
+                or (high is not None and (value > high or (value == high and not high_allowed)))):
+            lower = f"at least {low:g}" if low_allowed else f"above {low:g}"
+            upper = "" if high is None else f" and {'at most' if high_allowed else 'below'} {high:g}"
+            problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a number {lower}{upper}")
     if problems:
         raise UnusableSetting("Refusing to start with settings the app cannot use:\n- " + "\n- ".join(problems))
 

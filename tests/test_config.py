@@ -115,7 +115,7 @@ def start_with_environment(monkeypatch, tmp_path, **environment):
         ("IMPORT_REJECTS_KEEP_HOURS", "1.5", "SURVEY_APP_IMPORT_REJECTS_KEEP_HOURS is 1.5"),
         ("RETENTION_COMMENT_DAYS", "-1", "SURVEY_APP_RETENTION_COMMENT_DAYS is -1"),
         ("PROXY_FIX_X_FOR", "true", "SURVEY_APP_PROXY_FIX_X_FOR is True"),
-        ("VERDICT_THRESHOLD", "10", "SURVEY_APP_VERDICT_THRESHOLD is 10; it must be a number from 0 to 1"),
+        ("VERDICT_THRESHOLD", "1", "SURVEY_APP_VERDICT_THRESHOLD is 1; it must be a number at least 0 and below 1"),
         ("SMTP_TIMEOUT", "0", "SURVEY_APP_SMTP_TIMEOUT is 0; it must be a number above 0"),
     ],
 )
