@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,8 +27,10 @@ class NormalizedText:
 
     original: str
     text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    # Per character of `text`: where it starts and ends in `original` (ranges when the text
+    # needed no change: most answers, and a range costs nothing to build).
+    starts: Sequence[int]
+    ends: Sequence[int]
 
     def original_span(self, start: int, end: int) -> Span:
         """Map a [start, end) span of the normalized text back to the original text."""
@@ -41,7 +44,7 @@ def normalize(text: str) -> NormalizedText:
     """Return NFKC text with single spaces, remembering each character's original offsets."""
     if text.isascii() and not _NEEDS_WORK.search(text):
         # Most answers: plain ASCII, single spaces. NFKC changes nothing, offsets are identity.
-        return NormalizedText(text, text, tuple(range(len(text))), tuple(range(1, len(text) + 1)))
+        return NormalizedText(text, text, range(len(text)), range(1, len(text) + 1))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
