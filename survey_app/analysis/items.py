@@ -235,6 +235,9 @@ class _WordPlan(NamedTuple):
     glue_targets: tuple[tuple[PromisedItem, str, frozenset[int]], ...]
 
 
+_NO_PLAN = _WordPlan((), (), ())
+
+
 class _WordFacts(NamedTuple):
     """Everything find_mentions needs of one comment word (text and kind), in one lookup."""
 
@@ -388,9 +391,11 @@ class _ItemIndex:
     def _make_plan(self, form: str, threshold: float) -> _WordPlan:
         # Only aliases whose first word shares a first letter with this word (or has the first
         # two letters swapped) can match here; this keeps fuzzy matching off most windows.
+        by_letter = self.by_letter
+        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
+            return _NO_PLAN  # most new words (numbers, names) start nothing in a campaign
         starts: list[_AliasStart] = []
         seen: set[int] = set()
-        by_letter = self.by_letter
         for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
             if id(alias) in seen or not _plausible(form, alias.tokens[0]):
                 continue
