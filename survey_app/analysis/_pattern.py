@@ -20,9 +20,10 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import AnalysisError
 
@@ -49,9 +50,36 @@ def _engine() -> ModuleType:
     return _load_file(_package_dir("textblob") / "_text.py", "survey_app.analysis._pattern_text")
 
 
-def _tokenizer(engine: ModuleType) -> Any:
+class _Tokenizer(NamedTuple):
+    """A fast engine.find_tokens, and what lets a scorer skip it (see _scorer)."""
+
+    find_tokens: Callable[..., list[str]]
+    # The tokens of one whitespace-free chunk as find_tokens splits it, before it splits
+    # sentences and glues emoticons; None when its replacements can span chunks.
+    chunk_tokens: Callable[[str], tuple[str, ...]] | None
+    # "ab" for each token ending in "a" that find_tokens may glue to a next token starting with
+    # "b" (": )" becomes ":)", "( ! )" becomes "(!)").
+    glue_pairs: frozenset[str]
+    eos: str
+
+
+@functools.cache
+def _english_tokenizer() -> _Tokenizer:
     # What textblob's Parser.find_tokens does, without building a Parser and its lexicon.
+    engine = _engine()
     return _fast_find_tokens(engine, engine.ABBREVIATIONS, engine.replacements, balanced_quotes=True)
+
+
+@functools.cache
+def _dutch_tokenizer() -> _Tokenizer:
+    # As textblob_nl.nl.Parser.find_tokens: Dutch abbreviations, keep "auto's" whole.
+    split_sentences = _fast_find_tokens(_dutch_modules()[0], DUTCH_ABBREVIATIONS, {"'n": " 'n"}, balanced_quotes=False)
+
+    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
+        # The pattern needs "' s ": most sentences are spared the regex (and its template).
+        return [_DUTCH_TIME_OF_DAY.sub("'s \\1", s) if "' s " in s else s for s in split_sentences.find_tokens(string)]
+
+    return split_sentences._replace(find_tokens=find_tokens, glue_pairs=split_sentences.glue_pairs | {"'s"})
 
 
 # Words cached per tokenizer and per scorer: customers reuse a few thousand words, and the cap
@@ -103,7 +131,7 @@ def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, s
 
 def _fast_find_tokens(
     engine: ModuleType, abbreviations: Any, replace: dict[str, str], *, balanced_quotes: bool
-) -> Any:
+) -> _Tokenizer:
     """Return engine.find_tokens with these arguments, giving the same sentences faster.
 
     The original re-splits every whitespace chunk character by character and looks up its
@@ -182,7 +210,11 @@ def _fast_find_tokens(
             for joined in (" ".join(s) for s in sentences if len(s) > 0)
         ]
 
-    return find_tokens
+    # The emoticon and sarcasm patterns allow a space between any two of their characters, so
+    # they can only glue tokens across a pair of neighbouring characters of a face or of "(!)".
+    marks = ["".join(face.split()) for faces in engine.EMOTICONS.values() for face in faces] + ["(!)"]
+    glue_pairs = frozenset(mark[i:i + 2] for mark in marks for i in range(len(mark) - 1))
+    return _Tokenizer(find_tokens, chunk_tokens if chunkwise else None, glue_pairs, eos)
 
 
 _END_MARKS_BASE = ("...", ".", "!", "?")
@@ -235,7 +267,7 @@ def english_sentiment() -> Any:
         negations=("no", "not", "n't", "never"),
         modifiers=("RB",),
         modifier=lambda w: w.endswith("ly"),
-        tokenizer=_tokenizer(engine),
+        tokenizer=_english_tokenizer().find_tokens,
         language="en",
     )
 
@@ -290,20 +322,13 @@ def dutch_sentiment() -> Any:
                         p, s, i = pos["JJ"]
                         self.annotate(inflect.attributive(w), "JJ", p, s, i)
 
-    # As textblob_nl.nl.Parser.find_tokens: Dutch abbreviations, keep "auto's" whole.
-    split_sentences = _fast_find_tokens(engine, DUTCH_ABBREVIATIONS, {"'n": " 'n"}, balanced_quotes=False)
-
-    def find_tokens(string: str, **_kwargs: Any) -> list[str]:
-        # The pattern needs "' s ": most sentences are spared the regex (and its template).
-        return [_DUTCH_TIME_OF_DAY.sub("'s \\1", s) if "' s " in s else s for s in split_sentences(string)]
-
     return Sentiment(
         path=os.path.join(_package_dir("textblob_nl"), "nl-sentiment.xml"),
         synset="cornetto_id",
         negations=("geen", "gene", "ni", "niet", "nooit"),
         modifiers=("JJ", "RB"),
         modifier=lambda w: w.endswith(("ig", "isch", "lijk")),
-        tokenizer=find_tokens,
+        tokenizer=_dutch_tokenizer().find_tokens,
         language="nl",
     )
 
@@ -311,13 +336,13 @@ def dutch_sentiment() -> Any:
 @functools.cache
 def english_scorer() -> Any:
     """Return a function text -> (polarity, subjectivity) equal to english_sentiment()(text)."""
-    return _scorer(english_sentiment(), _engine())
+    return _scorer(english_sentiment(), _engine(), _english_tokenizer())
 
 
 @functools.cache
 def dutch_scorer() -> Any:
     """Return a function text -> (polarity, subjectivity) equal to dutch_sentiment()(text)."""
-    return _scorer(dutch_sentiment(), _dutch_modules()[0])
+    return _scorer(dutch_sentiment(), _dutch_modules()[0], _dutch_tokenizer())
 
 
 # What the sentiment walk asks of one word: lowercase form, lexicon entry (polarity,
@@ -326,7 +351,7 @@ def dutch_scorer() -> Any:
 _Word = tuple[str, tuple[float, float, float, bool] | None, bool, bool, bool, bool, float | None]
 
 
-def _scorer(sentiment: Any, engine: ModuleType) -> Any:
+def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -> Any:
     """Return Sentiment.__call__ for one string, without its per-word overhead.
 
     Pattern's lexicon is a lazily loaded dict whose every lookup goes through a Python-level
@@ -334,6 +359,10 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
     words (Sentiment.assessments, statement for statement) with plain lookups and a per-word
     memo, and averages in the same order, so the floats are the same. A test compares it with
     the Sentiment object on many texts.
+
+    Most texts do not even need the tokenizer's sentences: when no two neighbouring tokens can
+    be glued and there is no end-of-sentence mark, the words are the tokens of the text's
+    chunks one after another, and each chunk's described words are remembered.
     """
     if dict.__len__(sentiment) == 0:
         sentiment.load()
@@ -370,6 +399,44 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
             known[word] = described
         return described
 
+    chunk_tokens = pattern_tokenizer.chunk_tokens
+    glue_pairs = pattern_tokenizer.glue_pairs
+    eos = pattern_tokenizer.eos
+    # Per chunk: its described words, the first character of its first token and the last of
+    # its last, and whether it can be read on its own (no glue pair or end mark inside). Bounded.
+    chunks: dict[str, tuple[tuple[_Word, ...], str, str, bool]] = {}
+
+    def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], str, str, bool]:
+        assert chunk_tokens is not None
+        tokens = chunk_tokens(chunk)
+        alone = eos not in tokens and not any(
+            before[-1:] + after[:1] in glue_pairs for before, after in zip(tokens, tokens[1:])
+        )
+        described = (
+            tuple(known.get(word) or describe(word) for word in tokens),
+            tokens[0][:1] if tokens else "",
+            tokens[-1][-1:] if tokens else "",
+            alone,
+        )
+        if len(chunks) < _CACHE_LIMIT:
+            chunks[chunk] = described
+        return described
+
+    def words_of(text: str) -> list[_Word]:
+        if chunk_tokens is not None and "\n" not in text:
+            words: list[_Word] = []
+            last = ""
+            for chunk in text.split():
+                described, first, final, alone = chunks.get(chunk) or describe_chunk(chunk)
+                if not alone or last + first in glue_pairs:
+                    break
+                if described:
+                    words += described
+                    last = final
+            else:
+                return words
+        return [known.get(word) or describe(word) for word in " ".join(tokenizer(text)).split()]
+
     def score(text: str) -> tuple[float, float]:
         # textblob-nl reads a whole text shaped like a Cornetto synset id ("a-123", "c_267") as
         # an id and raises AttributeError; a customer who types a product code as their whole
@@ -379,11 +446,7 @@ def _scorer(sentiment: Any, engine: ModuleType) -> Any:
         found: list[list[Any]] = []
         modifier: str | None = None
         negation: str | None = None
-        for word in " ".join(tokenizer(text)).split():
-            described = known.get(word)
-            if described is None:
-                described = describe(word)
-            w, info, negates, long_stripped, long, special, face = described
+        for w, info, negates, long_stripped, long, special, face in words_of(text):
             if info is not None:
                 p, s, i, modifies = info
                 if modifier is None:

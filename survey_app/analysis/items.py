@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import DamerauLevenshtein
+from rapidfuzz.distance import DamerauLevenshtein, LCSseq
 
 from .resources import load_json
 from .text import NormalizedText, Token
@@ -40,8 +40,10 @@ _ORDINALS = {
 # Other ordinals are days of the month: "June 30th" and "de 20e" compare as "30" and "20".
 _DAY_ORDINAL_RE = re.compile(r"^(\d{1,2})(?:st|nd|rd|th|e|ste|de)$")
 _STRIP_RE = re.compile(r"['.\-]")
-# How close a window written without spaces must come to an alias written without spaces.
+# How close a window written without spaces must come to an alias written without spaces, and
+# (at least) two neighbouring words glued together to a distinctive word.
 _GLUE_BAR = 92.0
+_PAIR_GLUE_BAR = 90.0
 
 
 def canonical(token_text: str, kind: str = "word") -> str:
@@ -209,16 +211,102 @@ def _can_reach_ratio(length_a: int, length_b: int, wanted: float) -> bool:
     return total == 0 or 100.0 * (total - abs(length_a - length_b)) >= wanted * total - 1e-6
 
 
+class _AliasStart(NamedTuple):
+    """An alias that a window starting at one comment word can match."""
+
+    alias: _Alias
+    # Whether the word can be the alias's first word (else only glued windows can match).
+    first_can_pass: bool
+    # The widths of the glued windows starting at the word that can reach the glue bar at all,
+    # in the order they are tried (one word less than the alias, then one more).
+    glue_widths: tuple[int, ...]
+    # fuzz.ratio(word, glued alias) for a two-word alias (its one-word glued window), else 0.
+    alone: float
+
+
 class _WordPlan(NamedTuple):
     """What one comment word can start, worked out once per word and campaign."""
 
-    # (alias, whether the word can be the alias's first word, fuzz.ratio(word, glued alias) for a
-    # two-word alias, else 0).
-    alias_starts: tuple[tuple[_Alias, bool, float], ...]
+    alias_starts: tuple[_AliasStart, ...]
     # (similarity, item) of each distinctive word this word names on its own.
     distinctive: tuple[tuple[float, PromisedItem], ...]
-    # (item, distinctive word) that this word glued to the next one might name ("next day").
-    glue_targets: tuple[tuple[PromisedItem, str], ...]
+    # (item, distinctive word, lengths of a next word with which the glued pair can reach the
+    # word) for each word that this word glued to the next one might name ("next day").
+    glue_targets: tuple[tuple[PromisedItem, str, frozenset[int]], ...]
+
+
+_NO_PLAN = _WordPlan((), (), ())
+
+
+class _WordFacts(NamedTuple):
+    """Everything find_mentions needs of one comment word (text and kind), in one lookup."""
+
+    form: str
+    plan: _WordPlan
+    # The city this word names on its own, and whether it starts a multi-word city name.
+    city: str | None
+    starts_city: bool
+    # Whether any candidate can start at this word; most words start none.
+    active: bool
+
+
+# Glued windows and pairs start with a known word and go on with words not known in advance.
+# Whatever those are (`rest` characters), the longest common subsequence (LCS) of the whole
+# and a target is at most LCS(word, target[:k]) + min(rest, len(target) - k) for the best split
+# k. fuzz.ratio is 200 * LCS / total length, so most common words ("the", "day") are ruled out
+# once per word and campaign, instead of joining windows for every comment.
+
+
+def _prefix_lcs(word: str, target: str) -> list[int]:
+    """Return LCS(word, target[:k]) for k = 0 .. len(target)."""
+    return [LCSseq.similarity(word, target[:k]) for k in range(len(target) + 1)]
+
+
+def _most_in_common(prefix_lcs: list[int], rest: int) -> int:
+    """Return the longest LCS a word (see _prefix_lcs) followed by `rest` characters can have
+    with the target."""
+    target_length = len(prefix_lcs) - 1
+    return max(common + min(rest, target_length - k) for k, common in enumerate(prefix_lcs))
+
+
+def _glued_window_can_reach(word: str, alias: _Alias) -> bool:
+    """Tell whether a glued window of several words starting with `word` can reach the glue bar."""
+    prefix_lcs = _prefix_lcs(word, alias.glued)
+    total = len(alias.glued)
+    return any(
+        200.0 * _most_in_common(prefix_lcs, length - len(word)) >= _GLUE_BAR * (length + total) - 1e-6
+        for length in alias.glue_lengths
+        if length >= len(word)
+    )
+
+
+def _pair_next_lengths(word: str, token: str, wanted: float) -> frozenset[int]:
+    """Return the lengths of a next word with which token_similarity(word + next, token) can
+    reach `wanted` (at least 90, so the 85 of a short swapped word never does).
+
+    Beyond an equal pair, token_similarity needs both to start with a letter, the same digits,
+    five characters or more, and its fuzz.ratio or Damerau-Levenshtein score to reach the bar:
+    the Damerau-Levenshtein distance is at least half the indel distance (each of its edits is
+    at most two insertions or deletions), and the indel distance is the total length less
+    twice the LCS.
+    """
+    if not _digits(token).startswith(_digits(word)):
+        return frozenset()
+    fuzzy = not word[:1].isdigit() and not token[:1].isdigit()
+    prefix_lcs = _prefix_lcs(word, token)
+    lengths: set[int] = set()
+    for rest in range(2 * len(token) + 2):
+        length = len(word) + rest
+        if length == len(token) and token.startswith(word):
+            lengths.add(rest)  # the pair may equal the token
+        elif fuzzy and length >= 5 and _can_reach_ratio(length, len(token), wanted):
+            common = _most_in_common(prefix_lcs, rest)
+            total = length + len(token)
+            ratio = 200.0 * common / total
+            damerau = 100.0 * (1.0 - (total - 2 * common) / (2.0 * max(length, len(token))))
+            if max(ratio, damerau) >= wanted - 1e-6:
+                lengths.add(rest)
+    return frozenset(lengths)
 
 
 class _ItemIndex:
@@ -229,7 +317,7 @@ class _ItemIndex:
     comment.
     """
 
-    __slots__ = ("aliases", "distinctive", "by_letter", "cities", "_plans", "_pairs")
+    __slots__ = ("aliases", "distinctive", "by_letter", "cities", "_plans", "_pairs", "_words")
 
     def __init__(self, items: tuple[PromisedItem, ...]) -> None:
         self.aliases = tuple(
@@ -245,10 +333,11 @@ class _ItemIndex:
         self.by_letter = by_letter
         self.distinctive = _distinctive_tokens(items)
         cities, city_starts = _city_index(tuple(item.city for item in items if item.city))
-        # The known city names, the first words of multi-word ones, and both together.
-        self.cities = (cities, city_starts, frozenset(cities) | city_starts)
+        # The known city names, and the first words of multi-word ones.
+        self.cities = (cities, city_starts)
         self._plans: dict[float, dict[str, _WordPlan]] = {}
         self._pairs: dict[tuple[str, str, bool, float], tuple[float, bool]] = {}
+        self._words: dict[float, dict[tuple[str, str], _WordFacts]] = {}
 
     def pair_score(self, seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
         """_pair_score, remembered."""
@@ -261,16 +350,36 @@ class _ItemIndex:
             self._pairs[key] = found
         return found
 
-    def plans(self, threshold: float) -> dict[str, _WordPlan]:
-        """Return the word plans made so far for a threshold, by word (see plan())."""
-        found = self._plans.get(threshold)
+    def words(self, threshold: float) -> dict[tuple[str, str], _WordFacts]:
+        """Return the word facts made so far for a threshold, by (text, kind) (see word())."""
+        found = self._words.get(threshold)
         if found is None:
-            found = self._plans.setdefault(threshold, {})
+            found = self._words.setdefault(threshold, {})
+        return found
+
+    def word(self, text: str, kind: str, threshold: float) -> _WordFacts:
+        """Return the facts of a comment word of this kind (computed on first sight)."""
+        form = _CANONICAL_FORMS.get((text, kind))
+        if form is None:
+            form = _remember_canonical(text, kind)
+        plan = self.plan(form, threshold)
+        cities, city_starts = self.cities
+        lower = text.lower()
+        city = cities.get(lower)
+        starts_city = lower in city_starts
+        active = bool(plan.alias_starts or plan.distinctive or plan.glue_targets) or city is not None or starts_city
+        found = _WordFacts(form, plan, city, starts_city, active)
+        known = self.words(threshold)
+        if len(known) >= _WORD_CACHE_LIMIT:
+            known.clear()
+        known[(text, kind)] = found
         return found
 
     def plan(self, form: str, threshold: float) -> _WordPlan:
         """Return what `form` can start in this campaign (computed on first sight)."""
-        known = self.plans(threshold)
+        known = self._plans.get(threshold)
+        if known is None:
+            known = self._plans.setdefault(threshold, {})
         found = known.get(form)
         if found is None:
             found = self._make_plan(form, threshold)
@@ -282,9 +391,11 @@ class _ItemIndex:
     def _make_plan(self, form: str, threshold: float) -> _WordPlan:
         # Only aliases whose first word shares a first letter with this word (or has the first
         # two letters swapped) can match here; this keeps fuzzy matching off most windows.
-        starts: list[tuple[_Alias, bool, float]] = []
-        seen: set[int] = set()
         by_letter = self.by_letter
+        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
+            return _NO_PLAN  # most new words (numbers, names) start nothing in a campaign
+        starts: list[_AliasStart] = []
+        seen: set[int] = set()
         for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
             if id(alias) in seen or not _plausible(form, alias.tokens[0]):
                 continue
@@ -292,9 +403,19 @@ class _ItemIndex:
             score, one_typo = self.pair_score(form, alias.tokens[0], len(alias.tokens) > 1, threshold)
             # A window whose first word fails fails as a whole, whatever follows it.
             first_can_pass = score >= threshold or one_typo
+            size = len(alias.tokens)
             glued = alias.glued
-            alone = fuzz.ratio(form, glued) if len(glued) >= 5 and len(alias.tokens) == 2 else 0.0
-            starts.append((alias, first_can_pass, alone))
+            alone = fuzz.ratio(form, glued) if len(glued) >= 5 and size == 2 else 0.0
+            glue_widths: tuple[int, ...] = ()
+            if len(glued) >= 5:
+                several_can_reach = _glued_window_can_reach(form, alias)
+                # A one-word window only arises for a two-word alias, and scores `alone`.
+                glue_widths = tuple(
+                    width for width in (size - 1, size + 1)
+                    if width >= 1 and (alone >= _GLUE_BAR if width == 1 else several_can_reach)
+                )
+            if first_can_pass or glue_widths:
+                starts.append(_AliasStart(alias, first_can_pass, glue_widths, alone))
         distinctive: list[tuple[float, PromisedItem]] = []
         for item, token in self.distinctive.get(form[:1], []):
             score = token_similarity(form, token)
@@ -302,7 +423,13 @@ class _ItemIndex:
                 score = 90.0  # a compound that starts with the name: "airfryerdeal", "koffieactie"
             if score >= threshold:
                 distinctive.append((score, item))
-        glue_targets = tuple((item, token) for item, token in self.distinctive.get(form[:1], []) if len(token) >= 5)
+        glue_wanted = max(threshold, _PAIR_GLUE_BAR)
+        glue_targets = tuple(
+            (item, token, next_lengths)
+            for item, token in self.distinctive.get(form[:1], [])
+            if len(token) >= 5
+            and (next_lengths := _pair_next_lengths(form, token, glue_wanted))
+        )
         return _WordPlan(tuple(starts), tuple(distinctive), glue_targets)
 
 
@@ -330,11 +457,13 @@ def find_mentions(
 ) -> list[MatchedMention]:
     """Return the promised items and bare cities a comment names, best match per text span."""
     words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
-    # canonical() costs a regex or two per word and depends on the word and its kind alone:
-    # remembered per (text, kind), bounded like the other per-word caches.
-    known_forms = _CANONICAL_FORMS
-    forms = [form if (form := known_forms.get((token.text, token.kind))) is not None
-             else _remember_canonical(token.text, token.kind) for _index, token in words]
+    index = _campaign_index(tuple(items))
+    # A word's canonical form, plan and city depend on its text and kind alone: remembered per
+    # campaign, bounded like the other per-word caches.
+    known = index.words(threshold)
+    facts = [found if (found := known.get((token.text, token.kind))) is not None
+             else index.word(token.text, token.kind, threshold) for _index, token in words]
+    forms = [fact.form for fact in facts]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     # (Most comments have no currency word: the list scans settle that without a loop.)
     if "euro" in forms or "eur" in forms:
@@ -343,16 +472,22 @@ def find_mentions(
             for position, form in enumerate(forms)
         ]
         words = [word for word, kept in zip(words, keep) if kept]
+        facts = [fact for fact, kept in zip(facts, keep) if kept]
         forms = [form for form, kept in zip(forms, keep) if kept]
 
-    index = _campaign_index(tuple(items))
-    known_plans = index.plans(threshold)
-    plans = [plan if (plan := known_plans.get(form)) is not None else index.plan(form, threshold) for form in forms]
     count = len(forms)
+    cities = index.cities[0]
+    glue_wanted = max(threshold, _PAIR_GLUE_BAR)
     # (rank, similarity, first word, last word, item, city); rank favours longer matches.
+    # Every candidate found at a word starts there, so collecting them word by word (aliases,
+    # distinctive words, glued pairs, cities) orders ties in the sort below as collecting each
+    # kind over the whole comment would.
     candidates: list[tuple[float, float, int, int, PromisedItem | None, str | None]] = []
-    for start, plan in enumerate(plans):
-        for alias, first_can_pass, alone in plan.alias_starts:
+    for start, fact in enumerate(facts):
+        if not fact.active:
+            continue
+        plan = fact.plan
+        for alias, first_can_pass, glue_widths, alone in plan.alias_starts:
             size = len(alias.tokens)
             if first_can_pass:
                 if start + size <= count:
@@ -370,45 +505,33 @@ def find_mentions(
                                                    alias.item, None))
                                 break
             # "SM 700" for "SM700", "airfryer xl" for "Airfryer XL": compare glued windows too.
-            glued = alias.glued
-            if len(glued) >= 5:
-                for width in (size - 1, size + 1):
-                    if width < 1 or start + width > count:
+            for width in glue_widths:
+                if start + width > count:
+                    continue
+                if width == 1:
+                    score = alone
+                else:
+                    joined = "".join(forms[start:start + width])
+                    if len(joined) not in alias.glue_lengths:
                         continue
-                    if width == 1 and size == 2:
-                        score = alone
-                    else:
-                        joined = "".join(forms[start:start + width])
-                        if len(joined) not in alias.glue_lengths:
-                            continue
-                        score = fuzz.ratio(joined, glued)
-                    if score >= _GLUE_BAR:
-                        candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
-    for position, plan in enumerate(plans):
+                    score = fuzz.ratio(joined, alias.glued)
+                if score >= _GLUE_BAR:
+                    candidates.append((score + 5.0 * width, score, start, start + width - 1, alias.item, None))
         for score, item in plan.distinctive:
-            candidates.append((score - 10.0, score, position, position, item, None))
-    # "next day" for the distinctive "next-day": glue neighbouring words.
-    glue_wanted = max(threshold, 90.0)
-    for position in range(count - 1):
-        targets = plans[position].glue_targets
-        if not targets:
-            continue
-        glued_pair = forms[position] + forms[position + 1]
-        for item, token in targets:
-            if (_can_reach_ratio(len(glued_pair), len(token), glue_wanted)
-                    and token_similarity(glued_pair, token) >= glue_wanted):
-                candidates.append((80.0, 90.0, position, position + 1, item, None))
-    cities, city_starts, city_words = index.cities
-    lowers = [token.lower for _index, token in words]
-    # Only words that are a city or start one can add a city: found by one set test each.
-    for position in [position for position, lower in enumerate(lowers) if lower in city_words]:
-        lower = lowers[position]
-        if lower in city_starts and position + 1 < len(lowers):
-            pair = f"{lower} {lowers[position + 1]}"
+            candidates.append((score - 10.0, score, start, start, item, None))
+        # "next day" for the distinctive "next-day": glue neighbouring words.
+        if plan.glue_targets and start + 1 < count:
+            following = forms[start + 1]
+            for item, token, next_lengths in plan.glue_targets:
+                if len(following) in next_lengths and token_similarity(fact.form + following, token) >= glue_wanted:
+                    candidates.append((80.0, 90.0, start, start + 1, item, None))
+        # Cities: a word that starts a multi-word city name, or that names one on its own.
+        if fact.starts_city and start + 1 < count:
+            pair = f"{words[start][1].lower} {words[start + 1][1].lower}"
             if pair in cities:
-                candidates.append((50.0, 100.0, position, position + 1, None, cities[pair]))
-        if lower in cities:
-            candidates.append((50.0, 100.0, position, position, None, cities[lower]))
+                candidates.append((50.0, 100.0, start, start + 1, None, cities[pair]))
+        if fact.city is not None:
+            candidates.append((50.0, 100.0, start, start, None, fact.city))
     # Best first; a longer, better match claims its tokens, weaker overlapping ones drop out.
     candidates.sort(key=lambda c: (-c[0], c[2]))
     taken: set[int] = set()

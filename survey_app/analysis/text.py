@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,8 +27,10 @@ class NormalizedText:
 
     original: str
     text: str
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
+    # Per character of `text`: where it starts and ends in `original` (ranges when the text
+    # needed no change: most answers, and a range costs nothing to build).
+    starts: Sequence[int]
+    ends: Sequence[int]
 
     def original_span(self, start: int, end: int) -> Span:
         """Map a [start, end) span of the normalized text back to the original text."""
@@ -41,7 +44,7 @@ def normalize(text: str) -> NormalizedText:
     """Return NFKC text with single spaces, remembering each character's original offsets."""
     if text.isascii() and not _NEEDS_WORK.search(text):
         # Most answers: plain ASCII, single spaces. NFKC changes nothing, offsets are identity.
-        return NormalizedText(text, text, tuple(range(len(text))), tuple(range(1, len(text) + 1)))
+        return NormalizedText(text, text, range(len(text)), range(1, len(text) + 1))
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -223,21 +226,39 @@ def _describe(surface: str, kind: str, language: str) -> _Surface:
     )
 
 
-# Tokenize reads the text segment by segment, with each segment's matches remembered (per
+# Tokenize reads the text segment by segment, with each segment's tokens remembered (per
 # language, bounded). A token match never spans a space unless the space follows a digit or a
 # currency sign ("€ 89", "89 euro", "20 %"), and no pattern looks behind: so splitting at the
-# other spaces gives segments whose matches are those of the whole text, shifted.
+# other spaces gives segments whose matches are those of the whole text, shifted. Sentence and
+# clause breaks inside a segment depend on the segment alone too (a segment ends at a space or
+# at the end of the text), so they are remembered relative to the segment's start.
 _SEGMENT_SPLIT = re.compile(r"(?<=[^\d€$£]) ").split
-_SEGMENT_MEMO: dict[str, dict[str, tuple[tuple[str, _Surface, int, int], ...]]] = {}
-_SEGMENT_LIMIT = 200_000
 
 
-def _segment_tokens(
-    segment: str, surfaces: dict[tuple[str, str], _Surface], language: str
-) -> tuple[tuple[str, _Surface, int, int], ...]:
-    """Return each token match of a segment: its text, _describe() record, start and end."""
-    found = []
-    for match in _TOKEN_RE.finditer(segment):
+class _Segment(NamedTuple):
+    """The tokens of one segment, with everything but the segment's position worked out."""
+
+    # Each token's text, lower, lemma, kind, start, end, sentence, clause and is_word, with
+    # offsets, sentence and clause numbers counted from the segment's start.
+    tokens: tuple[tuple[str, str, str, str, int, int, int, int, bool], ...]
+    # (position among the segment's tokens, scope) of each negation word.
+    negators: tuple[tuple[int, str], ...]
+    # How many sentences and clauses end in the segment.
+    sentences: int
+    clauses: int
+    # Whether its first token starts a clause ("maar"): counted in `tokens`, but not when it
+    # is the text's first token.
+    opens_clause: bool
+
+
+def _segment(segment: str, surfaces: dict[tuple[str, str], _Surface], language: str) -> _Segment:
+    """Tokenize one segment on its own (see _Segment)."""
+    tokens: list[tuple[str, str, str, str, int, int, int, int, bool]] = []
+    negators: list[tuple[int, str]] = []
+    opens_clause = False
+    sentence = 0
+    clause = 0
+    for position, match in enumerate(_TOKEN_RE.finditer(segment)):
         surface = match.group()
         kind = match.lastgroup or "symbol"
         key = (surface, kind)
@@ -246,52 +267,19 @@ def _segment_tokens(
             described = _describe(surface, kind, language)
             if len(surfaces) < _SURFACE_LIMIT:
                 surfaces[key] = described
-        start, end = match.span()
-        found.append((surface, described, start, end))
-    return tuple(found)
-
-
-def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
-    """Split normalized text into tokens with lemmas, sentence and clause numbers and negation."""
-    surfaces = _SURFACES.get(language)
-    if surfaces is None:
-        _lexicon(language)  # an unknown language fails here, before anything is cached
-        surfaces = _SURFACES.setdefault(language, {})
-    text = normalized.text
-    length = len(text)
-    sentence = 0
-    clause = 0
-    tokens: list[Token] = []
-    negators_at: list[tuple[int, str]] = []
-    segments = _SEGMENT_MEMO.get(language)
-    if segments is None:
-        segments = _SEGMENT_MEMO.setdefault(language, {})
-    found: list[tuple[str, _Surface, int, int]] = []
-    offset = 0
-    for segment in _SEGMENT_SPLIT(text):
-        known = segments.get(segment)
-        if known is None:
-            known = _segment_tokens(segment, surfaces, language)
-            if len(segments) < _SEGMENT_LIMIT:
-                segments[segment] = known
-        if offset:
-            found += [(surface, described, start + offset, end + offset) for surface, described, start, end in known]
-        else:
-            found += known
-        offset += len(segment) + 1
-    for index, (surface, described, start, end) in enumerate(found):
         lower, lemma, kind, is_word, breaks_clause, scope, may_end_sentence, splits_clause = described
-        if breaks_clause and tokens:
+        if breaks_clause:
             clause += 1
+            if position == 0:
+                opens_clause = True
         if scope is not None:
-            negators_at.append((index, scope))
-        # A Token built as a plain tuple: Token's own __new__ is a Python call per token.
-        tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start, end, sentence, clause, False, is_word)))
+            negators.append((position, scope))
+        start, end = match.span()
+        tokens.append((surface, lower, lemma, kind, start, end, sentence, clause, is_word))
         if kind == "punct":
             # "89.99" and "C.S." never reach here (money and abbr tokens); a dot glued to the
-            # next word ("site.nl") is not a sentence end either. (After the last token the
-            # counters no longer matter.)
-            if may_end_sentence and (end >= length or text[end] == " "):
+            # next word ("site.nl") is not a sentence end either.
+            if may_end_sentence and (end >= len(segment) or segment[end] == " "):
                 sentence += 1
                 clause += 1
             elif splits_clause:
@@ -299,6 +287,45 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
         elif kind == "emoji":
             # An emoji usually closes a thought the way a full stop does.
             clause += 1
+    return _Segment(tuple(tokens), tuple(negators), sentence, clause, opens_clause)
+
+
+_SEGMENT_MEMO: dict[str, dict[str, _Segment]] = {}
+_SEGMENT_LIMIT = 200_000
+
+
+def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
+    """Split normalized text into tokens with lemmas, sentence and clause numbers and negation."""
+    segments = _SEGMENT_MEMO.get(language)
+    if segments is None:
+        _lexicon(language)  # an unknown language fails here, before anything is cached
+        segments = _SEGMENT_MEMO.setdefault(language, {})
+    surfaces = _SURFACES.get(language)
+    if surfaces is None:
+        surfaces = _SURFACES.setdefault(language, {})
+    sentence = 0
+    clause = 0
+    tokens: list[Token] = []
+    negators_at: list[tuple[int, str]] = []
+    offset = 0
+    for segment in _SEGMENT_SPLIT(normalized.text):
+        known = segments.get(segment)
+        if known is None:
+            known = _segment(segment, surfaces, language)
+            if len(segments) < _SEGMENT_LIMIT:
+                segments[segment] = known
+        if known.tokens:
+            if known.opens_clause and not tokens:
+                clause -= 1  # a clause word opening the text starts no new clause
+            if known.negators:
+                negators_at += [(len(tokens) + position, scope) for position, scope in known.negators]
+            for surface, lower, lemma, kind, start, end, in_sentence, in_clause, is_word in known.tokens:
+                # A Token built as a plain tuple: Token's own __new__ is a Python call per token.
+                tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start + offset, end + offset,
+                                                 sentence + in_sentence, clause + in_clause, False, is_word)))
+            sentence += known.sentences
+            clause += known.clauses
+        offset += len(segment) + 1
     if negators_at:
         for index in _negated_positions(tokens, negators_at):
             # As _replace(negated=True), without its Python-level rebuild of every field.

@@ -131,6 +131,57 @@ def test_the_glue_length_bound_never_rejects_a_window_that_reaches_the_bar() -> 
     assert reached > 500
 
 
+def _random_edit(rng, word: str, letters: str) -> str:
+    seen = list(word)
+    for _edit in range(rng.randint(0, 3)):
+        position = rng.randint(0, len(seen))
+        choice = rng.random()
+        if choice < 0.4:
+            seen.insert(position, rng.choice(letters))
+        elif choice < 0.7 and seen:
+            del seen[min(position, len(seen) - 1)]
+        elif len(seen) >= 2:
+            position = min(position, len(seen) - 2)
+            seen[position], seen[position + 1] = seen[position + 1], seen[position]
+    return "".join(seen)
+
+
+def test_the_word_plan_bounds_never_reject_a_glued_window_or_pair_that_reaches_the_bar() -> None:
+    # A word plan drops glued windows and glued pairs that cannot reach their bar whatever
+    # words follow the first one: check that on near misses of random targets.
+    import random
+
+    from rapidfuzz import fuzz
+
+    from survey_app.analysis.items import (
+        _GLUE_BAR,
+        _PAIR_GLUE_BAR,
+        _Alias,
+        _glued_window_can_reach,
+        _pair_next_lengths,
+        token_similarity,
+    )
+
+    rng = random.Random(11)
+    letters = "abcdefgh12"
+    windows = pairs = 0
+    for _ in range(4000):
+        wanted = "".join(rng.choice(letters) for _ in range(rng.randint(5, 16)))
+        seen = _random_edit(rng, wanted, letters)
+        if len(seen) < 2:
+            continue
+        cut = rng.randint(1, len(seen) - 1)
+        first, rest = seen[:cut], seen[cut:]
+        alias = _Alias(UTRECHT, (wanted,))
+        if len(seen) in alias.glue_lengths and fuzz.ratio(seen, wanted) >= _GLUE_BAR:
+            windows += 1
+            assert _glued_window_can_reach(first, alias), (first, rest, wanted)
+        if token_similarity(seen, wanted) >= _PAIR_GLUE_BAR:
+            pairs += 1
+            assert len(rest) in _pair_next_lengths(first, wanted, _PAIR_GLUE_BAR), (first, rest, wanted)
+    assert windows > 500 and pairs > 500
+
+
 def test_remembered_canonical_forms_equal_canonical() -> None:
     # find_mentions reads canonical forms from a per-(text, kind) memo.
     from survey_app.analysis.items import _CANONICAL_FORMS, _remember_canonical, canonical
