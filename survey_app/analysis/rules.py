@@ -276,7 +276,7 @@ def match_rules(
     could_excuse = ruleset.excused_words
     excused = ((could_excuse is None or not could_excuse.isdisjoint(present))
                and any(group <= present for group in ruleset.excused))
-    sentence_patterns = _SentencePatterns(tokens, words, patterns)
+    sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
     clauses: dict[int, list[int]] = {}
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
@@ -374,18 +374,27 @@ class _SentencePatterns:
     ask about the one or two sentences that hold a cue.
     """
 
-    __slots__ = ("_tokens", "_words", "_patterns", "_known")
+    __slots__ = ("_tokens", "_words", "_patterns", "_known", "_one_sentence")
 
-    def __init__(self, tokens: Sequence[Token], words: list[int], patterns: Mapping[int, frozenset[str]]) -> None:
+    def __init__(
+        self, tokens: Sequence[Token], words: list[int], patterns: Mapping[int, frozenset[str]],
+        present: frozenset[str],
+    ) -> None:
         self._tokens = tokens
         self._words = words
         self._patterns = patterns
-        self._known: dict[int, frozenset[str] | None] = {}
+        # Sentence numbers never decrease: when the first and last counted tokens share one (as
+        # in most comments), that sentence holds every pattern of the comment, and no other any.
+        first, last = tokens[words[0]].sentence, tokens[words[-1]].sentence
+        self._one_sentence = first == last
+        self._known: dict[int, frozenset[str] | None] = {first: present} if first == last else {}
 
     def get(self, sentence: int) -> frozenset[str] | None:
         """Return the sentence's patterns, or None when it has no counted tokens."""
         known = self._known
         if sentence not in known:
+            if self._one_sentence:
+                return None
             tokens, patterns = self._tokens, self._patterns
             in_sentence = [patterns[i] for i in self._words if tokens[i].sentence == sentence]
             known[sentence] = frozenset().union(*in_sentence) if in_sentence else None
