@@ -98,6 +98,15 @@ class RuleSet:
     # The same for the `excused` groups (None: check each group).
     excused_words: frozenset[str] | None = None
 
+    @functools.cached_property
+    def numbers_match_exactly(self) -> bool:
+        """Whether a word of digits alone can only be a pattern by its exact form.
+
+        True unless a wildcard is empty or digits alone: no other can start or end such a word,
+        and typos are only looked for in words of letters.
+        """
+        return not any(not part or part.isdigit() for part in (*self.suffixes, *self.prefixes))
+
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
     singles = frozenset(p for p in patterns if " " not in p)
@@ -183,6 +192,10 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
 @functools.lru_cache(maxsize=65536)
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     ruleset = load_rules(language)
+    if lower.isdigit() and lemma.isdigit() and ruleset.numbers_match_exactly:
+        # Numbers (a price, a year, an order number) are new words in most comments that have
+        # one: spare them the wildcard tests they cannot pass.
+        return ruleset.exact.intersection((lower, lemma))
     found = {form for form in (lower, lemma) if form in ruleset.exact}
     if lower in ruleset.no_wildcard or lemma in ruleset.no_wildcard:
         return frozenset(found)
