@@ -189,7 +189,32 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
     return frozenset().union(*groups)
 
 
-@functools.lru_cache(maxsize=65536)
+# Per language, (lower, lemma) of a word to the rule patterns it matches. A plain dict that
+# match_rules looks up inline: cheaper than an lru_cache, whose every hit is a call that also
+# relinks its list. Bounded like the other per-word caches.
+_PATTERNS_OF: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
+_PATTERNS_LIMIT = 100_000
+
+
+def _known_patterns(language: str) -> dict[tuple[str, str], frozenset[str]]:
+    """Return the language's entry of _PATTERNS_OF."""
+    known = _PATTERNS_OF.get(language)
+    if known is None:
+        known = _PATTERNS_OF.setdefault(language, {})
+    return known
+
+
+def _word_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
+    """Return the rule patterns a word matches, remembered in _PATTERNS_OF."""
+    known = _known_patterns(language)
+    found = known.get((lower, lemma))
+    if found is None:
+        found = _token_patterns(language, lower, lemma)
+        if len(known) < _PATTERNS_LIMIT:
+            known[(lower, lemma)] = found
+    return found
+
+
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     ruleset = load_rules(language)
     if lower.isdigit() and lemma.isdigit() and ruleset.numbers_match_exactly:
@@ -224,7 +249,7 @@ def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
 def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str]]:
     """Return, for each token, the rule patterns it matches."""
     return [
-        _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        _word_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
         for token in tokens
     ]
 
@@ -267,9 +292,15 @@ def match_rules(
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
     extra = extra or {}
+    known = _known_patterns(language)
     for i in words:
         token = tokens[i]
-        found = _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        if token.is_word:
+            found = known.get((token.lower, token.lemma))
+            if found is None:
+                found = _word_patterns(language, token.lower, token.lemma)
+        else:
+            found = frozenset({token.lower})
         if i in extra:
             found = found | extra[i]
         patterns[i] = found
