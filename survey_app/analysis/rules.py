@@ -23,6 +23,11 @@ from .types import CATEGORIES
 FUZZY_CUTOFF = 88.0
 
 
+def _phrase_words(phrase: tuple[str, ...]) -> frozenset[str]:
+    """Return the words a phrase needs somewhere in the comment ("<end>" is no word)."""
+    return frozenset(word for word in phrase if word != "<end>")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One cue-in-context rule read from rules_<language>.json."""
@@ -52,6 +57,15 @@ class Rule:
     # An unstated condition ("89 only with the store card, otherwise 109") explains the two
     # prices it names: the price heuristic then reports no price mismatch.
     explains_prices: bool = False
+    # The words each cue phrase, and each phrase of each context group, needs somewhere in the
+    # comment: worked out once here, since the matcher asks for them for every comment.
+    cue_phrase_words: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    context_phrase_words: tuple[tuple[frozenset[str], ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cue_phrase_words", tuple(map(_phrase_words, self.cue_phrases)))
+        object.__setattr__(self, "context_phrase_words",
+                           tuple(tuple(map(_phrase_words, phrases)) for phrases in self.context_phrases))
 
 
 @dataclass(frozen=True)
@@ -354,7 +368,8 @@ def match_rules(
         if rule.context and not _context_possible(rule, present):
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
-        cue_phrases = [p for p in rule.cue_phrases if _phrase_words(p) <= present] if rule.cue_phrases else ()
+        cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
+                       if needed <= present] if rule.cue_phrases else ()
         singles = trigger & present
         if not (singles or cue_phrases):
             continue
@@ -376,10 +391,11 @@ def match_rules(
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
             evidence: list[int] = []
-            for group_singles, group_phrases in zip(rule.context, rule.context_phrases, strict=True):
+            for group_singles, group_phrases, group_needs in zip(
+                    rule.context, rule.context_phrases, rule.context_phrase_words, strict=True):
                 found = [i for pattern in group_singles & present for i in index[pattern]]
-                for phrase in group_phrases:
-                    if _phrase_words(phrase) <= present:
+                for phrase, needed in zip(group_phrases, group_needs, strict=True):
+                    if needed <= present:
                         found += phrase_starts(phrase)
                 found = [
                     i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
@@ -403,12 +419,6 @@ def match_rules(
 
 
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
-
-
-@functools.lru_cache(maxsize=4096)
-def _phrase_words(phrase: tuple[str, ...]) -> frozenset[str]:
-    """Return the words a phrase needs somewhere in the comment ("<end>" is no word)."""
-    return frozenset(word for word in phrase if word != "<end>")
 
 
 class _SentencePatterns:
@@ -453,8 +463,8 @@ class _SentencePatterns:
 
 def _context_possible(rule: Rule, present: frozenset[str]) -> bool:
     """Tell whether every context group of a rule has a word or phrase somewhere in the comment."""
-    for singles, phrases in zip(rule.context, rule.context_phrases, strict=True):
-        if singles.isdisjoint(present) and not any(_phrase_words(phrase) <= present for phrase in phrases):
+    for singles, phrase_needs in zip(rule.context, rule.context_phrase_words, strict=True):
+        if singles.isdisjoint(present) and not any(needed <= present for needed in phrase_needs):
             return False
     return True
 
