@@ -350,12 +350,15 @@ def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     values = []
     known = _PRICE_FORMS
     for index, token in enumerate(tokens):
+        kind = token.kind
+        if kind not in _PRICE_KINDS or token.lower.isalpha():
+            continue  # no price, as _price_form would say: most tokens need no lookup
         # Whether a token reads as a price, and which, depends on its text and kind alone:
-        # remembered, so the common word costs one lookup instead of a string of tests.
-        key = (token.lower, token.kind)
+        # remembered, so a number or code seen before costs one lookup instead of a string of tests.
+        key = (token.lower, kind)
         parsed = known.get(key)
         if parsed is None:
-            parsed = _price_form(token.lower, token.kind) or False
+            parsed = _price_form(token.lower, kind) or False
             if len(known) < _PRICE_FORM_LIMIT:
                 known[key] = parsed
         if parsed is False:
