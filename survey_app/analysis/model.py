@@ -243,14 +243,14 @@ class LinearTextModel:
         # steps rather than a Counter and converting its keys and values one by one.
         terms.sort()
         size = terms.size
-        first = np.empty(size, dtype=bool)
-        first[0] = True
-        np.not_equal(terms[1:], terms[:-1], out=first[1:])
-        starts = first.nonzero()[0]
-        unique = terms[starts]
-        counts = np.empty_like(starts)
-        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-        counts[-1] = size - starts[-1]
+        # True where a term starts its run of repeats, and once more past the end: the gaps
+        # between the Trues' positions are the counts.
+        starts = np.empty(size + 1, dtype=bool)
+        starts[0] = starts[size] = True
+        np.not_equal(terms[1:], terms[:-1], out=starts[1:size])
+        bounds = starts.nonzero()[0]
+        unique = terms.take(bounds[:-1])
+        counts = bounds[1:] - bounds[:-1]
         values = self._count_weights(unique, counts)
         values *= self._idf.take(unique)
         low = 0
