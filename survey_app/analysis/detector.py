@@ -117,6 +117,8 @@ _CATEGORY_INDEX = {category: index for index, category in enumerate(CATEGORIES)}
 _KIND_INDEX = {kind: index for index, kind in enumerate(_MENTION_KINDS)}
 _MODEL_LABELS = ("broken_promise", *CATEGORIES)
 _P_FLOOR = 1e-6
+_P_CEILING = 1 - _P_FLOOR
+_ZEROS = (0.0,) * len(_MODEL_LABELS)
 
 
 def combiner_features(
@@ -133,9 +135,15 @@ def combiner_features(
         if confidence > rule[index]:
             rule[index] = confidence
     logits = []
-    for label in _MODEL_LABELS:
-        p = min(max(probabilities.get(label, 0.0), _P_FLOOR), 1 - _P_FLOOR)
-        logits.append(max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1 - p)))) / _LOGIT_CLIP)
+    log = math.log
+    for p in map(probabilities.get, _MODEL_LABELS, _ZEROS):
+        # Clamped by the comparisons max() and min() would make, without their calls, which cost
+        # more than the arithmetic: p = min(max(p, floor), ceiling), then the log-odds likewise.
+        p = _P_FLOOR if _P_FLOOR > p else p
+        p = _P_CEILING if _P_CEILING < p else p
+        logit = log(p / (1 - p))
+        logit = logit if logit < _LOGIT_CLIP else _LOGIT_CLIP
+        logits.append((logit if logit > -_LOGIT_CLIP else -_LOGIT_CLIP) / _LOGIT_CLIP)
     groups = [0.0, 0.0, 0.0]
     if score is not None:
         groups[0 if score <= 6 else 1 if score <= 8 else 2] = 1.0
