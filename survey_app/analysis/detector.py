@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,13 +148,13 @@ def combiner_features(
     groups = [0.0, 0.0, 0.0]
     if score is not None:
         groups[0 if score <= 6 else 1 if score <= 8 else 2] = 1.0
-    fired = sum(1 for value in rule if value > 0)
+    fired = len(rule) - rule.count(0.0)  # each value is 0.0 or a confidence above it
     kinds = [0.0] * len(_MENTION_KINDS)
     for matched in mentions:
         item = matched.mention.item
         kinds[_KIND_INDEX["city" if item is None else item.kind if item.kind in _KIND_INDEX else "other"]] = 1.0
     # A rule and the model agreeing on a category says more than either alone.
-    agreement = [value * logit for value, logit in zip(rule, logits[1:], strict=True)]
+    agreement = list(map(operator.mul, rule, logits[1:]))
     return np.array(rule + logits + groups + [fired / 2.0] + kinds + agreement)
 
 
