@@ -158,19 +158,38 @@ class _Vectorizer:
         return cached
 
     def _ngrams_of(self, word: str) -> tuple[int, ...]:
-        # Same as scikit-learn's char_wb: n-grams of the space-padded word.
+        # Same as scikit-learn's char_wb: n-grams of the space-padded word, shortest first.
         low, high = self.ngram_range
         padded = f" {word} "
-        vocabulary = self.vocabulary
+        get, offset = self.vocabulary.get, self.offset
+        closed = self._substring_closed
         found = []
+        # Whether the n-gram at each place was a term, for the n-grams one longer.
+        known: list[bool] = []
         for n in range(low, high + 1):
             if len(padded) < n:
                 break
+            shorter, known = known, []
             for i in range(len(padded) - n + 1):
-                index = vocabulary.get(padded[i:i + n])
+                # In a substring-closed vocabulary an n-gram can only be a term when both the
+                # (n-1)-grams in it are: many longer n-grams of a new word need no lookup.
+                possible = n == low or not closed or shorter[i] and shorter[i + 1]
+                index = get(padded[i:i + n]) if possible else None
+                known.append(index is not None)
                 if index is not None:
-                    found.append(index + self.offset)
+                    found.append(index + offset)
         return tuple(found)
+
+    @functools.cached_property
+    def _substring_closed(self) -> bool:
+        """Whether every n-gram term longer than the shortest has both its (n-1)-grams as terms.
+
+        True of any vocabulary chosen by document frequency (a substring occurs wherever its
+        string does); checked rather than assumed, since an exported model may be pruned.
+        """
+        low = self.ngram_range[0]
+        vocabulary = self.vocabulary
+        return all(len(term) <= low or term[:-1] in vocabulary and term[1:] in vocabulary for term in vocabulary)
 
     def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
