@@ -519,6 +519,8 @@ def _attribute(
             if current is None or (current.source, current.confidence) < (finding.source, finding.confidence):
                 # "rule" sorts after "model": a rule's explainable evidence wins a tie.
                 findings[key] = finding
+    if len(findings) < 2:
+        return tuple(findings.values())  # nothing to order or make redundant (most comments)
     ordered = sorted(findings.values(), key=lambda f: (f.span[0], CATEGORIES.index(f.category)))
     # A finding with an item makes the same category without one redundant.
     with_item = {f.category for f in ordered if f.item is not None}
