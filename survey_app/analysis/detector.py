@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ _CATEGORY_INDEX = {category: index for index, category in enumerate(CATEGORIES)}
 _KIND_INDEX = {kind: index for index, kind in enumerate(_MENTION_KINDS)}
 _MODEL_LABELS = ("broken_promise", *CATEGORIES)
 _P_FLOOR = 1e-6
+_P_CEILING = 1 - _P_FLOOR
+_ZEROS = (0.0,) * len(_MODEL_LABELS)
 
 
 def combiner_features(
@@ -133,19 +136,25 @@ def combiner_features(
         if confidence > rule[index]:
             rule[index] = confidence
     logits = []
-    for label in _MODEL_LABELS:
-        p = min(max(probabilities.get(label, 0.0), _P_FLOOR), 1 - _P_FLOOR)
-        logits.append(max(-_LOGIT_CLIP, min(_LOGIT_CLIP, math.log(p / (1 - p)))) / _LOGIT_CLIP)
+    log = math.log
+    for p in map(probabilities.get, _MODEL_LABELS, _ZEROS):
+        # Clamped by the comparisons max() and min() would make, without their calls, which cost
+        # more than the arithmetic: p = min(max(p, floor), ceiling), then the log-odds likewise.
+        p = _P_FLOOR if _P_FLOOR > p else p
+        p = _P_CEILING if _P_CEILING < p else p
+        logit = log(p / (1 - p))
+        logit = logit if logit < _LOGIT_CLIP else _LOGIT_CLIP
+        logits.append((logit if logit > -_LOGIT_CLIP else -_LOGIT_CLIP) / _LOGIT_CLIP)
     groups = [0.0, 0.0, 0.0]
     if score is not None:
         groups[0 if score <= 6 else 1 if score <= 8 else 2] = 1.0
-    fired = sum(1 for value in rule if value > 0)
+    fired = len(rule) - rule.count(0.0)  # each value is 0.0 or a confidence above it
     kinds = [0.0] * len(_MENTION_KINDS)
     for matched in mentions:
         item = matched.mention.item
         kinds[_KIND_INDEX["city" if item is None else item.kind if item.kind in _KIND_INDEX else "other"]] = 1.0
     # A rule and the model agreeing on a category says more than either alone.
-    agreement = [value * logit for value, logit in zip(rule, logits[1:], strict=True)]
+    agreement = list(map(operator.mul, rule, logits[1:]))
     return np.array(rule + logits + groups + [fired / 2.0] + kinds + agreement)
 
 
@@ -350,12 +359,15 @@ def _price_values(tokens: Sequence[Token]) -> list[tuple[float, int]]:
     values = []
     known = _PRICE_FORMS
     for index, token in enumerate(tokens):
+        kind = token.kind
+        if kind not in _PRICE_KINDS or token.lower.isalpha():
+            continue  # no price, as _price_form would say: most tokens need no lookup
         # Whether a token reads as a price, and which, depends on its text and kind alone:
-        # remembered, so the common word costs one lookup instead of a string of tests.
-        key = (token.lower, token.kind)
+        # remembered, so a number or code seen before costs one lookup instead of a string of tests.
+        key = (token.lower, kind)
         parsed = known.get(key)
         if parsed is None:
-            parsed = _price_form(token.lower, token.kind) or False
+            parsed = _price_form(token.lower, kind) or False
             if len(known) < _PRICE_FORM_LIMIT:
                 known[key] = parsed
         if parsed is False:
@@ -378,6 +390,10 @@ def _price_form(lower: str, kind: str) -> tuple[float, bool] | None:
     """Return the value a token would state as a price and whether it is money, or None."""
     if kind not in _PRICE_KINDS or lower.endswith("%"):
         return None
+    if lower.isdecimal():
+        # Digits alone, the commonest number and new in most comments that have one: what the
+        # pattern below would read, without its string steps.
+        return float(lower), kind == "money"
     # A price needs a digit: most words have none, and skipping them spares the regex.
     if lower.isalpha() or not _HAS_DIGIT(lower):
         return None
@@ -503,6 +519,8 @@ def _attribute(
             if current is None or (current.source, current.confidence) < (finding.source, finding.confidence):
                 # "rule" sorts after "model": a rule's explainable evidence wins a tie.
                 findings[key] = finding
+    if len(findings) < 2:
+        return tuple(findings.values())  # nothing to order or make redundant (most comments)
     ordered = sorted(findings.values(), key=lambda f: (f.span[0], CATEGORIES.index(f.category)))
     # A finding with an item makes the same category without one redundant.
     with_item = {f.category for f in ordered if f.item is not None}

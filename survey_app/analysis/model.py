@@ -158,19 +158,38 @@ class _Vectorizer:
         return cached
 
     def _ngrams_of(self, word: str) -> tuple[int, ...]:
-        # Same as scikit-learn's char_wb: n-grams of the space-padded word.
+        # Same as scikit-learn's char_wb: n-grams of the space-padded word, shortest first.
         low, high = self.ngram_range
         padded = f" {word} "
-        vocabulary = self.vocabulary
+        get, offset = self.vocabulary.get, self.offset
+        closed = self._substring_closed
         found = []
+        # Whether the n-gram at each place was a term, for the n-grams one longer.
+        known: list[bool] = []
         for n in range(low, high + 1):
             if len(padded) < n:
                 break
+            shorter, known = known, []
             for i in range(len(padded) - n + 1):
-                index = vocabulary.get(padded[i:i + n])
+                # In a substring-closed vocabulary an n-gram can only be a term when both the
+                # (n-1)-grams in it are: many longer n-grams of a new word need no lookup.
+                possible = n == low or not closed or shorter[i] and shorter[i + 1]
+                index = get(padded[i:i + n]) if possible else None
+                known.append(index is not None)
                 if index is not None:
-                    found.append(index + self.offset)
+                    found.append(index + offset)
         return tuple(found)
+
+    @functools.cached_property
+    def _substring_closed(self) -> bool:
+        """Whether every n-gram term longer than the shortest has both its (n-1)-grams as terms.
+
+        True of any vocabulary chosen by document frequency (a substring occurs wherever its
+        string does); checked rather than assumed, since an exported model may be pruned.
+        """
+        low = self.ngram_range[0]
+        vocabulary = self.vocabulary
+        return all(len(term) <= low or term[:-1] in vocabulary and term[1:] in vocabulary for term in vocabulary)
 
     def _word_terms(self, text: str) -> list[int]:
         assert self.token_pattern is not None
@@ -243,14 +262,14 @@ class LinearTextModel:
         # steps rather than a Counter and converting its keys and values one by one.
         terms.sort()
         size = terms.size
-        first = np.empty(size, dtype=bool)
-        first[0] = True
-        np.not_equal(terms[1:], terms[:-1], out=first[1:])
-        starts = first.nonzero()[0]
-        unique = terms[starts]
-        counts = np.empty_like(starts)
-        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-        counts[-1] = size - starts[-1]
+        # True where a term starts its run of repeats, and once more past the end: the gaps
+        # between the Trues' positions are the counts.
+        starts = np.empty(size + 1, dtype=bool)
+        starts[0] = starts[size] = True
+        np.not_equal(terms[1:], terms[:-1], out=starts[1:size])
+        bounds = starts.nonzero()[0]
+        unique = terms.take(bounds[:-1])
+        counts = bounds[1:] - bounds[:-1]
         values = self._count_weights(unique, counts)
         values *= self._idf.take(unique)
         low = 0
@@ -286,8 +305,10 @@ class LinearTextModel:
         """Return every block's term occurrences in chunks, from one cached record per chunk.
 
         One lookup per whitespace chunk gives all the term indices inside it, of every block,
-        as an array; a word bigram across two chunks comes from a cache of word pairs. (The
-        order of the indices does not matter: predict() sorts them.)
+        as the bytes of an index array; a word bigram across two chunks comes from a cache of
+        word pairs, as bytes too. One join then builds the array: cheaper than concatenating an
+        array per chunk, which also reads each array's header and dtype (the order of the
+        indices does not matter: predict() sorts them).
         """
         cache = self._chunk_terms
         found = [record if (record := cache.get(chunk)) is not None else self._chunk_terms_of(chunk)
@@ -297,24 +318,22 @@ class LinearTextModel:
             # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
             worded = [record for record in found if record[1] is not None]
             pairs = self._pair_terms
-            across = []
             for before, after in zip(worded, worded[1:]):
-                index = pairs.get((before[2], after[1]))
-                if index is None:
-                    index = self._pair_term(before[2], after[1])
-                if index >= 0:
-                    across.append(index)
-            if across:
-                parts.append(np.array(across, dtype=np.intp))
-        return np.concatenate(parts) if parts else _EMPTY_INDICES
+                term = pairs.get((before[2], after[1]))
+                if term is None:
+                    term = self._pair_term(before[2], after[1])
+                parts.append(term)
+        # A bytearray, so that predict() can sort the array in place.
+        return np.frombuffer(bytearray(b"".join(parts)), dtype=np.intp)
 
-    def _pair_term(self, before: str | None, after: str | None) -> int:
-        """Return the global index of the bigram "before after", or -1; remembered per word pair."""
+    def _pair_term(self, before: str | None, after: str | None) -> bytes:
+        """Return the bigram "before after" as index bytes (empty when it is no term); remembered."""
         layout = self._chunk_layout
         assert layout is not None and layout[1] is not None
         word = layout[1]
         first, second = word._ngram_places[2]
-        found = word._global_vocabulary.get(f"{before} {after}", -1) if before in first and after in second else -1
+        index = word._global_vocabulary.get(f"{before} {after}") if before in first and after in second else None
+        found = b"" if index is None else np.array([index], dtype=np.intp).tobytes()
         if len(self._pair_terms) < 200_000:
             self._pair_terms[(before, after)] = found
         return found
@@ -326,8 +345,9 @@ class LinearTextModel:
         word = layout[1] if layout is not None else None
         return word is not None and word.ngram_range[1] == 2 and 2 in word._ngram_places
 
-    def _chunk_terms_of(self, chunk: str) -> tuple[np.ndarray, str | None, str | None]:
-        """Return the term indices inside one chunk, of every block, and its first and last word."""
+    def _chunk_terms_of(self, chunk: str) -> tuple[bytes, str | None, str | None]:
+        """Return the term indices inside one chunk, of every block (an intp array's bytes), and
+        its first and last word."""
         layout = self._chunk_layout
         assert layout is not None
         chars, word = layout
@@ -340,19 +360,19 @@ class LinearTextModel:
             if word.ngram_range[0] == 1:
                 terms += unigrams
             terms += bigrams
-        record = (np.array(terms, dtype=np.intp), head, tail)
+        record = (np.array(terms, dtype=np.intp).tobytes(), head, tail)
         if len(self._chunk_terms) < 200_000:
             self._chunk_terms[chunk] = record
         return record
 
     @functools.cached_property
-    def _chunk_terms(self) -> dict[str, tuple[np.ndarray, str | None, str | None]]:
+    def _chunk_terms(self) -> dict[str, tuple[bytes, str | None, str | None]]:
         """The per-chunk records of _chunk_terms_of (bounded, like the vectorizers' word caches)."""
         return {}
 
     @functools.cached_property
-    def _pair_terms(self) -> dict[tuple[str | None, str | None], int]:
-        """The bigram index (or -1) of word pairs met across chunks (bounded)."""
+    def _pair_terms(self) -> dict[tuple[str | None, str | None], bytes]:
+        """The bigram index bytes (or b"") of word pairs met across chunks (bounded)."""
         return {}
 
     def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -23,6 +23,11 @@ from .types import CATEGORIES
 FUZZY_CUTOFF = 88.0
 
 
+def _phrase_words(phrase: tuple[str, ...]) -> frozenset[str]:
+    """Return the words a phrase needs somewhere in the comment ("<end>" is no word)."""
+    return frozenset(word for word in phrase if word != "<end>")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One cue-in-context rule read from rules_<language>.json."""
@@ -52,6 +57,15 @@ class Rule:
     # An unstated condition ("89 only with the store card, otherwise 109") explains the two
     # prices it names: the price heuristic then reports no price mismatch.
     explains_prices: bool = False
+    # The words each cue phrase, and each phrase of each context group, needs somewhere in the
+    # comment: worked out once here, since the matcher asks for them for every comment.
+    cue_phrase_words: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    context_phrase_words: tuple[tuple[frozenset[str], ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cue_phrase_words", tuple(map(_phrase_words, self.cue_phrases)))
+        object.__setattr__(self, "context_phrase_words",
+                           tuple(tuple(map(_phrase_words, phrases)) for phrases in self.context_phrases))
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,15 @@ class RuleSet:
     announced_words: frozenset[str] | None = None
     # The same for the `excused` groups (None: check each group).
     excused_words: frozenset[str] | None = None
+
+    @functools.cached_property
+    def numbers_match_exactly(self) -> bool:
+        """Whether a word of digits alone can only be a pattern by its exact form.
+
+        True unless a wildcard is empty or digits alone: no other can start or end such a word,
+        and typos are only looked for in words of letters.
+        """
+        return not any(not part or part.isdigit() for part in (*self.suffixes, *self.prefixes))
 
 
 def _split_patterns(patterns: Sequence[str]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
@@ -180,9 +203,38 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
     return frozenset().union(*groups)
 
 
-@functools.lru_cache(maxsize=65536)
+# Per language, (lower, lemma) of a word to the rule patterns it matches. A plain dict that
+# match_rules looks up inline: cheaper than an lru_cache, whose every hit is a call that also
+# relinks its list. Bounded like the other per-word caches.
+_PATTERNS_OF: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
+_PATTERNS_LIMIT = 100_000
+
+
+def _known_patterns(language: str) -> dict[tuple[str, str], frozenset[str]]:
+    """Return the language's entry of _PATTERNS_OF."""
+    known = _PATTERNS_OF.get(language)
+    if known is None:
+        known = _PATTERNS_OF.setdefault(language, {})
+    return known
+
+
+def _word_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
+    """Return the rule patterns a word matches, remembered in _PATTERNS_OF."""
+    known = _known_patterns(language)
+    found = known.get((lower, lemma))
+    if found is None:
+        found = _token_patterns(language, lower, lemma)
+        if len(known) < _PATTERNS_LIMIT:
+            known[(lower, lemma)] = found
+    return found
+
+
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     ruleset = load_rules(language)
+    if lower.isdigit() and lemma.isdigit() and ruleset.numbers_match_exactly:
+        # Numbers (a price, a year, an order number) are new words in most comments that have
+        # one: spare them the wildcard tests they cannot pass.
+        return ruleset.exact.intersection((lower, lemma))
     found = {form for form in (lower, lemma) if form in ruleset.exact}
     if lower in ruleset.no_wildcard or lemma in ruleset.no_wildcard:
         return frozenset(found)
@@ -211,7 +263,7 @@ def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
 def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str]]:
     """Return, for each token, the rule patterns it matches."""
     return [
-        _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        _word_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
         for token in tokens
     ]
 
@@ -254,9 +306,15 @@ def match_rules(
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
     extra = extra or {}
+    known = _known_patterns(language)
     for i in words:
         token = tokens[i]
-        found = _token_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
+        if token.is_word:
+            found = known.get((token.lower, token.lemma))
+            if found is None:
+                found = _word_patterns(language, token.lower, token.lemma)
+        else:
+            found = frozenset({token.lower})
         if i in extra:
             found = found | extra[i]
         patterns[i] = found
@@ -276,7 +334,7 @@ def match_rules(
     could_excuse = ruleset.excused_words
     excused = ((could_excuse is None or not could_excuse.isdisjoint(present))
                and any(group <= present for group in ruleset.excused))
-    sentence_patterns = _SentencePatterns(tokens, words, patterns)
+    sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
     clauses: dict[int, list[int]] = {}
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
@@ -310,7 +368,8 @@ def match_rules(
         if rule.context and not _context_possible(rule, present):
             continue
         # Phrases only count when every one of their words occurs somewhere in the comment.
-        cue_phrases = [p for p in rule.cue_phrases if _phrase_words(p) <= present] if rule.cue_phrases else ()
+        cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
+                       if needed <= present] if rule.cue_phrases else ()
         singles = trigger & present
         if not (singles or cue_phrases):
             continue
@@ -318,9 +377,15 @@ def match_rules(
         for phrase in cue_phrases:
             cues.update(phrase_starts(phrase))
         by_clause: dict[int, list[int]] = {}
+        # The two word tests are called only for the rules that have them (few do): calls are
+        # what this loop costs most.
+        negation_matters, not_followed_by = rule.negated is not None, rule.not_followed_by
         for i in sorted(cues):
-            if _negation_ok(rule, tokens[i], language) and not _followed_by(tokens, i, rule.not_followed_by):
-                by_clause.setdefault(tokens[i].clause, []).append(i)
+            if negation_matters and not _negation_ok(rule, tokens[i], language):
+                continue
+            if not_followed_by and _followed_by(tokens, i, not_followed_by):
+                continue
+            by_clause.setdefault(tokens[i].clause, []).append(i)
         for clause, cue_positions in by_clause.items():
             cue = cue_positions[0]
             sentence = tokens[cue].sentence
@@ -332,10 +397,11 @@ def match_rules(
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
             evidence: list[int] = []
-            for group_singles, group_phrases in zip(rule.context, rule.context_phrases, strict=True):
+            for group_singles, group_phrases, group_needs in zip(
+                    rule.context, rule.context_phrases, rule.context_phrase_words, strict=True):
                 found = [i for pattern in group_singles & present for i in index[pattern]]
-                for phrase in group_phrases:
-                    if _phrase_words(phrase) <= present:
+                for phrase, needed in zip(group_phrases, group_needs, strict=True):
+                    if needed <= present:
                         found += phrase_starts(phrase)
                 found = [
                     i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
@@ -343,8 +409,9 @@ def match_rules(
                 if not found:
                     break
                 # Ties go to the earlier word: `found` comes from sets, so without the second key
-                # the evidence span would depend on the process's hash seed.
-                evidence.append(min(found, key=lambda i: (abs(i - cue), i)))
+                # the evidence span would depend on the process's hash seed. (Most groups have
+                # one word in the comment: no min() to call.)
+                evidence.append(found[0] if len(found) == 1 else min(found, key=lambda i: (abs(i - cue), i)))
             else:
                 positions = {cue, *evidence}
                 if rule.negated:
@@ -361,12 +428,6 @@ def match_rules(
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
 
 
-@functools.lru_cache(maxsize=4096)
-def _phrase_words(phrase: tuple[str, ...]) -> frozenset[str]:
-    """Return the words a phrase needs somewhere in the comment ("<end>" is no word)."""
-    return frozenset(word for word in phrase if word != "<end>")
-
-
 class _SentencePatterns:
     """The patterns of each sentence's counted tokens, worked out for the sentences asked about.
 
@@ -374,18 +435,27 @@ class _SentencePatterns:
     ask about the one or two sentences that hold a cue.
     """
 
-    __slots__ = ("_tokens", "_words", "_patterns", "_known")
+    __slots__ = ("_tokens", "_words", "_patterns", "_known", "_one_sentence")
 
-    def __init__(self, tokens: Sequence[Token], words: list[int], patterns: Mapping[int, frozenset[str]]) -> None:
+    def __init__(
+        self, tokens: Sequence[Token], words: list[int], patterns: Mapping[int, frozenset[str]],
+        present: frozenset[str],
+    ) -> None:
         self._tokens = tokens
         self._words = words
         self._patterns = patterns
-        self._known: dict[int, frozenset[str] | None] = {}
+        # Sentence numbers never decrease: when the first and last counted tokens share one (as
+        # in most comments), that sentence holds every pattern of the comment, and no other any.
+        first, last = tokens[words[0]].sentence, tokens[words[-1]].sentence
+        self._one_sentence = first == last
+        self._known: dict[int, frozenset[str] | None] = {first: present} if first == last else {}
 
     def get(self, sentence: int) -> frozenset[str] | None:
         """Return the sentence's patterns, or None when it has no counted tokens."""
         known = self._known
         if sentence not in known:
+            if self._one_sentence:
+                return None
             tokens, patterns = self._tokens, self._patterns
             in_sentence = [patterns[i] for i in self._words if tokens[i].sentence == sentence]
             known[sentence] = frozenset().union(*in_sentence) if in_sentence else None
@@ -400,8 +470,8 @@ class _SentencePatterns:
 
 def _context_possible(rule: Rule, present: frozenset[str]) -> bool:
     """Tell whether every context group of a rule has a word or phrase somewhere in the comment."""
-    for singles, phrases in zip(rule.context, rule.context_phrases, strict=True):
-        if singles.isdisjoint(present) and not any(_phrase_words(phrase) <= present for phrase in phrases):
+    for singles, phrase_needs in zip(rule.context, rule.context_phrase_words, strict=True):
+        if singles.isdisjoint(present) and not any(needed <= present for needed in phrase_needs):
             return False
     return True
 
@@ -416,6 +486,8 @@ def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:
 
 def _resolve(hits: list[RuleHit]) -> list[RuleHit]:
     """Keep one category per cue token: the most confident, then the tightest evidence."""
+    if len(hits) < 2:
+        return hits  # nothing to choose between (most comments)
     best: dict[int, RuleHit] = {}
     for hit in hits:
         current = best.get(hit.cue_position)
