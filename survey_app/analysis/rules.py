@@ -18,7 +18,7 @@ from rapidfuzz import fuzz, process
 from .errors import DataFileError
 from .resources import load_json
 from .text import Token, is_negator
-from .types import CATEGORIES
+from .types import CATEGORIES, LANGUAGES
 
 FUZZY_CUTOFF = 88.0
 
@@ -96,7 +96,7 @@ class RuleSet:
     triggers: tuple[frozenset[str], ...] = ()
     # Words a wildcard must not match: "postcode" is not a kind of discount code.
     no_wildcard: frozenset[str] = frozenset()
-    # Pattern -> numbers of the rules it can start (a cue word or a cue phrase's first word).
+    # Pattern -> numbers of the rules it can start (a cue word, or one word of a cue phrase).
     starters: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     # Anywhere in a comment, these make a closure no broken promise: the customer's own mistake
     # ("my bad", "eigen fout"). A public holiday is no excuse on its own: unannounced, it broke one.
@@ -185,8 +185,9 @@ def load_rules(language: str) -> RuleSet:
     no_wildcard = frozenset(data.get("no_wildcard", ()))
     starters: dict[str, list[int]] = {}
     portable_starters: dict[str, list[int]] = {}
+    common = frozenset().union(*(load_json(f"lexicon_{known}.json")["stopwords"] for known in LANGUAGES))
     for number, rule in enumerate(rules):
-        for pattern in rule.cue | {phrase[0] for phrase in rule.cue_phrases}:
+        for pattern in _starting_patterns(rule, common):
             starters.setdefault(pattern, []).append(number)
             if rule.portable:
                 portable_starters.setdefault(pattern, []).append(number)
@@ -194,6 +195,25 @@ def load_rules(language: str) -> RuleSet:
                    {pattern: tuple(numbers) for pattern, numbers in starters.items()}, excused,
                    {pattern: tuple(numbers) for pattern, numbers in portable_starters.items()},
                    tuple(_words_of(rule.unless) for rule in rules), _words_of(announced), _words_of(excused))
+
+
+def _starting_patterns(rule: Rule, common: frozenset[str]) -> set[str]:
+    """Return patterns that start a rule: its cue words, and a word of each cue phrase.
+
+    A phrase needs all its words, so any of them will do, and the rarer the word, the fewer
+    comments the rule is tried on in vain. Words are taken one at a time until every phrase
+    has one: no common word ("in", "zijn", "for": stop words of either language) nor item mark
+    ("<product>") where a phrase has another, then the word most phrases share ("op" in "zijn
+    op", "op is op", "op zijn"), then the longest.
+    """
+    starts = set(rule.cue)
+    uncovered = [needed for needed in rule.cue_phrase_words if starts.isdisjoint(needed)]
+    while uncovered:
+        best = min(sorted(frozenset().union(*uncovered)), key=lambda word: (
+            word in common or word.startswith("<"), -sum(word in needed for needed in uncovered), -len(word)))
+        starts.add(best)
+        uncovered = [needed for needed in uncovered if best not in needed]
+    return starts
 
 
 def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:

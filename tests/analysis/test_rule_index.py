@@ -93,13 +93,29 @@ def test_the_starter_index_never_drops_a_hit(language: str, comments, monkeypatc
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_rule_can_be_started_by_one_of_its_cues(language: str) -> None:
+def test_every_cue_starts_its_rule_by_a_word_it_needs(language: str) -> None:
+    # Each cue word, and at least one word of each cue phrase, starts the rule (any cue can set
+    # it off), and nothing else does: a phrase is indexed under one of its own words.
     ruleset = load_rules(language)
     for number, rule in enumerate(ruleset.rules):
-        starts = set(rule.cue) | {phrase[0] for phrase in rule.cue_phrases}
-        assert any(number in ruleset.starters.get(pattern, ()) for pattern in starts), rule.id
-        in_portable = any(number in ruleset.portable_starters.get(pattern, ()) for pattern in starts)
-        assert in_portable == rule.portable, rule.id
+        starts = {pattern for pattern, numbers in ruleset.starters.items() if number in numbers}
+        assert rule.cue <= starts, rule.id
+        assert all(not needed.isdisjoint(starts) for needed in rule.cue_phrase_words), rule.id
+        assert starts <= rule.cue.union(*rule.cue_phrase_words), rule.id
+        in_portable = {pattern for pattern, numbers in ruleset.portable_starters.items() if number in numbers}
+        assert in_portable == (starts if rule.portable else set()), rule.id
+
+
+def test_a_cue_phrase_is_started_by_its_least_common_word() -> None:
+    def starts(ruleset: RuleSet, rule_id: str) -> set[str]:
+        number = next(k for k, rule in enumerate(ruleset.rules) if rule.id == rule_id)
+        return {pattern for pattern, numbers in ruleset.starters.items() if number in numbers}
+
+    # "in plaats van": "plaats", not the stop word "in"; "op" is shared by all three phrases.
+    instead_of = starts(load_rules("nl"), "nl.other.ipv")
+    assert "plaats" in instead_of and "in" not in instead_of
+    assert starts(load_rules("nl"), "nl.stock.op") == {"op"}
+    assert starts(load_rules("en"), "en.offer.paid_for_free") == {"free", "discounted"}
 
 
 def test_a_rule_fires_when_its_cue_is_present_and_not_otherwise() -> None:
