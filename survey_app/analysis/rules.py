@@ -111,6 +111,10 @@ class RuleSet:
     announced_words: frozenset[str] | None = None
     # The same for the `excused` groups (None: check each group).
     excused_words: frozenset[str] | None = None
+    # (lower, lemma) of a word -> whether it can start a portable rule, filled in as words come
+    # (bounded like _PATTERNS_OF). The pass over the other language's text asks it of each word.
+    portable_start_of: dict[tuple[str, str], bool] = field(
+        init=False, default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def numbers_match_exactly(self) -> bool:
@@ -319,6 +323,10 @@ def match_rules(
     geaccepteerd" is about an offer without knowing the code.
     """
     ruleset = load_rules(language)
+    if portable_only and not _could_start_portable(ruleset, tokens, extra):
+        # Most comments start none of the other language's portable rules: a remembered answer
+        # per word settles that, without building their patterns and index.
+        return []
     # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules. Only these tokens'
     # patterns are ever looked at, so only theirs are computed.
     words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in _COUNTED_KINDS]
@@ -446,6 +454,29 @@ def match_rules(
 
 
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
+
+
+def _could_start_portable(
+    ruleset: RuleSet, tokens: Sequence[Token], extra: Mapping[int, frozenset[str]] | None,
+) -> bool:
+    """Tell whether a word, emoji or number of the tokens, or an extra pattern, starts a portable rule."""
+    starters = ruleset.portable_starters
+    if extra and any(pattern in starters for patterns in extra.values() for pattern in patterns):
+        return True
+    known = ruleset.portable_start_of
+    for token in tokens:
+        if token.is_word:
+            key = (token.lower, token.lemma)
+            starts = known.get(key)
+            if starts is None:
+                starts = any(pattern in starters for pattern in _word_patterns(ruleset.language, *key))
+                if len(known) < _PATTERNS_LIMIT:
+                    known[key] = starts
+            if starts:
+                return True
+        elif token.kind in _COUNTED_KINDS and token.lower in starters:
+            return True
+    return False
 
 
 class _SentencePatterns:

@@ -134,6 +134,15 @@ def test_a_portable_rule_fires_on_the_other_languages_text() -> None:
     assert match_rules(tokenize(normalize("De vestiging was dicht"), "nl"), "en", portable_only=True) == []
 
 
+def test_an_item_mark_can_start_a_portable_rule_no_word_starts() -> None:
+    # The words alone start no portable Dutch rule ("op" is a stop word, the phrase is indexed
+    # under "<product>"): the mark the detector adds must still let the pass run.
+    tokens = tokenize(normalize("Went there but the SM700 op"), "en")
+    assert match_rules(tokens, "nl", portable_only=True) == []
+    marked = match_rules(tokens, "nl", portable_only=True, extra={4: frozenset({"<product>"})})
+    assert [hit.rule.id for hit in marked] == ["nl.stock.uitverkocht"]
+
+
 def test_unless_groups_still_veto_after_the_one_word_test(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     def ids(text: str) -> set[str]:
         return {hit.rule.id for hit in match_rules(tokenize(normalize(text), "nl"), "nl")}
