@@ -11,6 +11,7 @@ import functools
 import itertools
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from .resources import has_data_file, read_json
 
 MODEL_FILE = "model.json"
 _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
+# The array module's code for numpy's intp: index bytes built without numpy's per-call cost.
+_INDEX_TYPECODE = np.dtype(np.intp).char
 # 1 + log(count) for the small counts almost every n-gram has.
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
@@ -141,9 +144,11 @@ class _Vectorizer:
         assert self.token_pattern is not None
         words = self.token_pattern.findall(chunk)
         get = self._global_vocabulary.get
-        unigrams = tuple(index for index in map(get, words) if index is not None)
-        bigrams = tuple(index for index in map(get, (f"{a} {b}" for a, b in zip(words, words[1:])))
-                        if index is not None)
+        # Lists, not generators, into tuple(): cheaper for a chunk's one or two words; most
+        # chunks are one word, so no pair at all.
+        unigrams = tuple([index for index in map(get, words) if index is not None])
+        bigrams = tuple([index for index in map(get, [f"{a} {b}" for a, b in zip(words, words[1:])])
+                         if index is not None]) if len(words) > 1 else ()
         record = (unigrams, bigrams, words[0] if words else None, words[-1] if words else None)
         if remember and len(self._chunk_cache) < 200_000:
             self._chunk_cache[chunk] = record
@@ -333,7 +338,7 @@ class LinearTextModel:
         word = layout[1]
         first, second = word._ngram_places[2]
         index = word._global_vocabulary.get(f"{before} {after}") if before in first and after in second else None
-        found = b"" if index is None else np.array([index], dtype=np.intp).tobytes()
+        found = b"" if index is None else array(_INDEX_TYPECODE, [index]).tobytes()
         if len(self._pair_terms) < 200_000:
             self._pair_terms[(before, after)] = found
         return found
@@ -360,7 +365,7 @@ class LinearTextModel:
             if word.ngram_range[0] == 1:
                 terms += unigrams
             terms += bigrams
-        record = (np.array(terms, dtype=np.intp).tobytes(), head, tail)
+        record = (array(_INDEX_TYPECODE, terms).tobytes(), head, tail)
         if len(self._chunk_terms) < 200_000:
             self._chunk_terms[chunk] = record
         return record
