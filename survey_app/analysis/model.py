@@ -26,6 +26,9 @@ MODEL_FILE = "model.json"
 _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
 # The array module's code for numpy's intp: index bytes built without numpy's per-call cost.
 _INDEX_TYPECODE = np.dtype(np.intp).char
+# Below and above every term index: predict() counts runs of equal indices between them.
+_SENTINEL_TERMS = (-1, int(np.iinfo(np.intp).max))
+_SENTINEL_BYTES = array(_INDEX_TYPECODE, _SENTINEL_TERMS).tobytes()
 # 1 + log(count) for the small counts almost every n-gram has.
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
@@ -259,9 +262,9 @@ class LinearTextModel:
         if self._chunk_layout is not None:
             terms = self._chunk_occurrences(chunks)
         else:
-            terms = np.fromiter(itertools.chain.from_iterable(
-                [vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
-        if not terms.size:
+            terms = np.fromiter(itertools.chain(_SENTINEL_TERMS, *[
+                vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
+        if terms.size == len(_SENTINEL_TERMS):
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
         # has a few hundred n-gram occurrences, too few to amortize many small numpy calls.
@@ -269,15 +272,14 @@ class LinearTextModel:
         # block's indices all follow the previous block's), so counting them is a few array
         # steps rather than a Counter and converting its keys and values one by one.
         terms.sort()
-        size = terms.size
-        # True where a term starts its run of repeats, and once more past the end: the gaps
-        # between the Trues' positions are the counts.
-        starts = np.empty(size + 1, dtype=bool)
-        starts[0] = starts[size] = True
-        np.not_equal(terms[1:], terms[:-1], out=starts[1:size])
-        bounds = starts.nonzero()[0]
-        unique = terms.take(bounds[:-1])
-        counts = bounds[1:] - bounds[:-1]
+        # Sorted, the sentinels come first and last: every term differs from the one before
+        # where it starts its run of repeats, and the last sentinel from the last term, so the
+        # gaps between the positions of these differences are the counts.
+        following = terms[1:]
+        bounds = (following != terms[:-1]).nonzero()[0]
+        firsts = bounds[:-1]
+        unique = following.take(firsts)
+        counts = bounds[1:] - firsts
         values = self._count_weights(unique, counts)
         values *= self._idf.take(unique)
         low = 0
@@ -310,7 +312,8 @@ class LinearTextModel:
         return chars, words[0] if words else None
 
     def _chunk_occurrences(self, chunks: Sequence[str]) -> np.ndarray:
-        """Return every block's term occurrences in chunks, from one cached record per chunk.
+        """Return every block's term occurrences in chunks, and _SENTINEL_TERMS (see predict()),
+        from one cached record per chunk.
 
         One lookup per whitespace chunk gives all the term indices inside it, of every block,
         as the bytes of an index array; a word bigram across two chunks comes from the words
@@ -324,6 +327,7 @@ class LinearTextModel:
         found = [record if (record := cache.get(chunk)) is not None else self._chunk_terms_of(chunk)
                  for chunk in chunks]
         parts = [record[0] for record in found]
+        parts.append(_SENTINEL_BYTES)
         if self._crosses_chunks:
             # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
             worded = [record for record in found if record[1] is not None]
