@@ -189,6 +189,9 @@ class _Vectorizer:
                 known.append(index is not None)
                 if index is not None:
                     found.append(index + offset)
+            if closed and known.count(True) < 2:
+                # Then no two n-grams side by side are terms, so no longer n-gram is one.
+                break
         return tuple(found)
 
     @functools.cached_property
