@@ -86,13 +86,16 @@ class Combiner:
     thresholds: np.ndarray  # (labels,)
     sure: float = 1.0
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def probabilities(self, features: np.ndarray) -> list[float]:
         logits = self.weights @ features
-        logits += self.intercepts
-        np.negative(logits, out=logits)
-        np.exp(logits, out=logits)
-        logits += 1.0
-        return np.reciprocal(logits, out=logits)
+        # -(logits + intercepts) in one step, exactly: (-b) - x rounds to what -(x + b) does.
+        np.subtract(self._negated_intercepts, logits, out=logits)
+        # 1 / (1 + e) on plain floats: the same IEEE operations as numpy's, without two calls.
+        return [1.0 / (1.0 + e) for e in np.exp(logits, out=logits).tolist()]
+
+    @functools.cached_property
+    def _negated_intercepts(self) -> np.ndarray:
+        return -self.intercepts
 
     @functools.cached_property
     def threshold_list(self) -> list[float]:
@@ -297,7 +300,7 @@ def _combine(
     # numpy for the 8 x 33 product, plain floats after it: indexing an array element by element
     # costs more than the product.
     features = combiner_features(candidates, probabilities, score, mentions)
-    decided: list[float] = combiner.probabilities(features).tolist()
+    decided = combiner.probabilities(features)
     thresholds = combiner.threshold_list
     if decided[0] < thresholds[0] and max(decided[1:]) < combiner.sure:
         return []

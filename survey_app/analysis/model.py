@@ -11,8 +11,9 @@ import functools
 import itertools
 import math
 import re
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,18 @@ from .resources import has_data_file, read_json
 
 MODEL_FILE = "model.json"
 _EMPTY_INDICES = np.zeros(0, dtype=np.int64)
+# The array module's code for numpy's intp: index bytes built without numpy's per-call cost.
+_INDEX_TYPECODE = np.dtype(np.intp).char
+# Below and above every term index: predict() counts runs of equal indices between them.
+_SENTINEL_TERMS = (-1, int(np.iinfo(np.intp).max))
+_SENTINEL_BYTES = array(_INDEX_TYPECODE, _SENTINEL_TERMS).tobytes()
 # 1 + log(count) for the small counts almost every n-gram has.
 _SUBLINEAR = [0.0] + [1.0 + math.log(count) for count in range(1, 64)]
 _SUBLINEAR_ARRAY = np.asarray(_SUBLINEAR, dtype=np.float64)
 _EMPTY_VALUES = np.zeros(0, dtype=np.float64)
+# The followers of a word that starts no bigram term, and of a chunk without words (shared,
+# never changed).
+_NO_FOLLOWERS: Mapping[str, bytes] = {}
 # scikit-learn's default token pattern, the one evaluation/train_model.py uses.
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
@@ -141,9 +150,11 @@ class _Vectorizer:
         assert self.token_pattern is not None
         words = self.token_pattern.findall(chunk)
         get = self._global_vocabulary.get
-        unigrams = tuple(index for index in map(get, words) if index is not None)
-        bigrams = tuple(index for index in map(get, (f"{a} {b}" for a, b in zip(words, words[1:])))
-                        if index is not None)
+        # Lists, not generators, into tuple(): cheaper for a chunk's one or two words; most
+        # chunks are one word, so no pair at all.
+        unigrams = tuple([index for index in map(get, words) if index is not None])
+        bigrams = tuple([index for index in map(get, [f"{a} {b}" for a, b in zip(words, words[1:])])
+                         if index is not None]) if len(words) > 1 else ()
         record = (unigrams, bigrams, words[0] if words else None, words[-1] if words else None)
         if remember and len(self._chunk_cache) < 200_000:
             self._chunk_cache[chunk] = record
@@ -178,6 +189,9 @@ class _Vectorizer:
                 known.append(index is not None)
                 if index is not None:
                     found.append(index + offset)
+            if closed and known.count(True) < 2:
+                # Then no two n-grams side by side are terms, so no longer n-gram is one.
+                break
         return tuple(found)
 
     @functools.cached_property
@@ -251,9 +265,9 @@ class LinearTextModel:
         if self._chunk_layout is not None:
             terms = self._chunk_occurrences(chunks)
         else:
-            terms = np.fromiter(itertools.chain.from_iterable(
-                [vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
-        if not terms.size:
+            terms = np.fromiter(itertools.chain(_SENTINEL_TERMS, *[
+                vectorizer.occurrences(lowered, chunks) for vectorizer in self.vectorizers]), dtype=np.intp)
+        if terms.size == len(_SENTINEL_TERMS):
             return dict(zip(self.labels, map(_sigmoid, self._intercepts)))
         # Every block in one vectorized pass (each block is L2-normalized on its own): a comment
         # has a few hundred n-gram occurrences, too few to amortize many small numpy calls.
@@ -261,15 +275,14 @@ class LinearTextModel:
         # block's indices all follow the previous block's), so counting them is a few array
         # steps rather than a Counter and converting its keys and values one by one.
         terms.sort()
-        size = terms.size
-        # True where a term starts its run of repeats, and once more past the end: the gaps
-        # between the Trues' positions are the counts.
-        starts = np.empty(size + 1, dtype=bool)
-        starts[0] = starts[size] = True
-        np.not_equal(terms[1:], terms[:-1], out=starts[1:size])
-        bounds = starts.nonzero()[0]
-        unique = terms.take(bounds[:-1])
-        counts = bounds[1:] - bounds[:-1]
+        # Sorted, the sentinels come first and last: every term differs from the one before
+        # where it starts its run of repeats, and the last sentinel from the last term, so the
+        # gaps between the positions of these differences are the counts.
+        following = terms[1:]
+        bounds = (following != terms[:-1]).nonzero()[0]
+        firsts = bounds[:-1]
+        unique = following.take(firsts)
+        counts = bounds[1:] - firsts
         values = self._count_weights(unique, counts)
         values *= self._idf.take(unique)
         low = 0
@@ -302,77 +315,76 @@ class LinearTextModel:
         return chars, words[0] if words else None
 
     def _chunk_occurrences(self, chunks: Sequence[str]) -> np.ndarray:
-        """Return every block's term occurrences in chunks, from one cached record per chunk.
+        """Return every block's term occurrences in chunks, and _SENTINEL_TERMS (see predict()),
+        from one cached record per chunk.
 
         One lookup per whitespace chunk gives all the term indices inside it, of every block,
-        as the bytes of an index array; a word bigram across two chunks comes from a cache of
-        word pairs, as bytes too. One join then builds the array: cheaper than concatenating an
-        array per chunk, which also reads each array's header and dtype (the order of the
-        indices does not matter: predict() sorts them).
+        as the bytes of an index array; a word bigram across two chunks comes from the words
+        that can follow the chunk's last word, as bytes too (a small dict per word, rather than
+        a cache keyed by word pairs: no pair is built or hashed, and far less memory is read
+        per comment). One join then builds the array: cheaper than concatenating an array per
+        chunk, which also reads each array's header and dtype (the order of the indices does
+        not matter: predict() sorts them).
         """
         cache = self._chunk_terms
         found = [record if (record := cache.get(chunk)) is not None else self._chunk_terms_of(chunk)
                  for chunk in chunks]
         parts = [record[0] for record in found]
+        parts.append(_SENTINEL_BYTES)
         if self._crosses_chunks:
             # Chunks without a word ("|", "-") do not break a bigram: "dicht | dicht".
             worded = [record for record in found if record[1] is not None]
-            pairs = self._pair_terms
             for before, after in zip(worded, worded[1:]):
-                term = pairs.get((before[2], after[1]))
-                if term is None:
-                    term = self._pair_term(before[2], after[1])
-                parts.append(term)
+                term = before[2].get(after[1])
+                if term is not None:
+                    parts.append(term)
         # A bytearray, so that predict() can sort the array in place.
         return np.frombuffer(bytearray(b"".join(parts)), dtype=np.intp)
 
-    def _pair_term(self, before: str | None, after: str | None) -> bytes:
-        """Return the bigram "before after" as index bytes (empty when it is no term); remembered."""
+    @functools.cached_property
+    def _followers(self) -> dict[str, dict[str, bytes]]:
+        """For each word that starts a word bigram term, the words that end one after it, with
+        the bigram's index bytes."""
         layout = self._chunk_layout
-        assert layout is not None and layout[1] is not None
-        word = layout[1]
-        first, second = word._ngram_places[2]
-        index = word._global_vocabulary.get(f"{before} {after}") if before in first and after in second else None
-        found = b"" if index is None else np.array([index], dtype=np.intp).tobytes()
-        if len(self._pair_terms) < 200_000:
-            self._pair_terms[(before, after)] = found
-        return found
+        followers: dict[str, dict[str, bytes]] = {}
+        if layout is None or layout[1] is None or layout[1].ngram_range[1] != 2:
+            return followers
+        for term, index in layout[1]._global_vocabulary.items():
+            before, space, after = term.partition(" ")
+            if space:
+                followers.setdefault(before, {})[after] = array(_INDEX_TYPECODE, [index]).tobytes()
+        return followers
 
     @functools.cached_property
     def _crosses_chunks(self) -> bool:
         """Whether a word bigram can span two chunks (a word vectorizer with bigrams in its vocabulary)."""
-        layout = self._chunk_layout
-        word = layout[1] if layout is not None else None
-        return word is not None and word.ngram_range[1] == 2 and 2 in word._ngram_places
+        return bool(self._followers)
 
-    def _chunk_terms_of(self, chunk: str) -> tuple[bytes, str | None, str | None]:
-        """Return the term indices inside one chunk, of every block (an intp array's bytes), and
-        its first and last word."""
+    def _chunk_terms_of(self, chunk: str) -> tuple[bytes, str | None, Mapping[str, bytes]]:
+        """Return the term indices inside one chunk, of every block (an intp array's bytes), its
+        first word, and the words that make a bigram term after its last word (see _followers)."""
         layout = self._chunk_layout
         assert layout is not None
         chars, word = layout
         terms: list[int] = []
         for vectorizer in chars:
             terms += vectorizer._ngrams_of(chunk)
-        head = tail = None
+        head, followers = None, _NO_FOLLOWERS
         if word is not None:
             unigrams, bigrams, head, tail = word._chunk_record(chunk, remember=False)
             if word.ngram_range[0] == 1:
                 terms += unigrams
             terms += bigrams
-        record = (np.array(terms, dtype=np.intp).tobytes(), head, tail)
+            if tail is not None:
+                followers = self._followers.get(tail, _NO_FOLLOWERS)
+        record = (array(_INDEX_TYPECODE, terms).tobytes(), head, followers)
         if len(self._chunk_terms) < 200_000:
             self._chunk_terms[chunk] = record
         return record
 
     @functools.cached_property
-    def _chunk_terms(self) -> dict[str, tuple[bytes, str | None, str | None]]:
+    def _chunk_terms(self) -> dict[str, tuple[bytes, str | None, Mapping[str, bytes]]]:
         """The per-chunk records of _chunk_terms_of (bounded, like the vectorizers' word caches)."""
-        return {}
-
-    @functools.cached_property
-    def _pair_terms(self) -> dict[tuple[str | None, str | None], bytes]:
-        """The bigram index bytes (or b"") of word pairs met across chunks (bounded)."""
         return {}
 
     def _count_weights(self, unique: np.ndarray, counts: np.ndarray) -> np.ndarray:
