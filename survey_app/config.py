@@ -52,7 +52,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "MAIL_BACKEND": ("outbox", "smtp"),
     "SMTP_SECURITY": ("none", "starttls", "ssl"),
     "LOG_FORMAT": ("text", "json"),
-    "LOG_LEVEL": ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    "LOG_LEVEL": ("debug", "info", "warning", "error", "critical"),
 }
 # Choices compared without regard to case, as the code that reads them does.
 _ANY_CASE = frozenset({"MAIL_BACKEND", "SMTP_SECURITY", "LOG_FORMAT", "LOG_LEVEL"})
@@ -90,8 +90,7 @@ def refuse_unusable_settings(config: dict[str, Any]) -> None:
         value = config.get(name)
         if name == "SMTP_SECURITY" and value is None:
             continue  # read as "none"
-        found = str(value).upper() if name == "LOG_LEVEL" else str(value).lower() if name in _ANY_CASE else value
-        if found not in allowed:
+        if (str(value).lower() if name in _ANY_CASE else value) not in allowed:
             problems.append(f"{ENV_PREFIX}_{name} is {value!r}; use one of: {', '.join(allowed)}")
     for name, (low, high, none_allowed) in _WHOLE_NUMBERS.items():
         value = config.get(name)

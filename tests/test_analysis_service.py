@@ -102,7 +102,7 @@ def test_analyze_names_an_unknown_campaign(app):
 
 
 def test_analyze_text_shows_the_finding_with_the_campaigns_item_and_stores_nothing(app):
-    campaign_id = build_campaign(app, [], [])
+    campaign_id = build_campaign(app, CLOSED[:1], [1])
     result = app.test_cli_runner().invoke(
         args=["analyze-text", "De vestiging in Utrecht CS was gewoon dicht", "--campaign", str(campaign_id),
               "--score", "2"])

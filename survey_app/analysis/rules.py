@@ -111,10 +111,6 @@ class RuleSet:
     announced_words: frozenset[str] | None = None
     # The same for the `excused` groups (None: check each group).
     excused_words: frozenset[str] | None = None
-    # (lower, lemma) of a word -> whether it can start a portable rule, filled in as words come
-    # (bounded like _PATTERNS_OF). The pass over the other language's text asks it of each word.
-    portable_start_of: dict[tuple[str, str], bool] = field(
-        init=False, default_factory=dict, repr=False, compare=False)
 
     @functools.cached_property
     def numbers_match_exactly(self) -> bool:
@@ -232,6 +228,11 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
 # relinks its list. Bounded like the other per-word caches.
 _PATTERNS_OF: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
 _PATTERNS_LIMIT = 100_000
+
+
+# Per language, (lower, lemma) of a word to whether it can start a portable rule: the pass over
+# the other language's text asks it of each word. Bounded like _PATTERNS_OF.
+_PORTABLE_START_OF: dict[str, dict[tuple[str, str], bool]] = {}
 
 
 def _known_patterns(language: str) -> dict[tuple[str, str], frozenset[str]]:
@@ -463,7 +464,9 @@ def _could_start_portable(
     starters = ruleset.portable_starters
     if extra and any(pattern in starters for patterns in extra.values() for pattern in patterns):
         return True
-    known = ruleset.portable_start_of
+    known = _PORTABLE_START_OF.get(ruleset.language)
+    if known is None:
+        known = _PORTABLE_START_OF.setdefault(ruleset.language, {})
     for token in tokens:
         if token.is_word:
             key = (token.lower, token.lemma)

@@ -35,11 +35,11 @@ class RejectsFile:
 
 
 def keep_hours() -> int:
-    """Return how long rejects are kept (IMPORT_REJECTS_KEEP_HOURS; 0 keeps none)."""
-    value = current_app.config.get("IMPORT_REJECTS_KEEP_HOURS", DEFAULT_KEEP_HOURS)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"IMPORT_REJECTS_KEEP_HOURS must be a whole number of hours, not {value!r}")
-    return value
+    """Return how long rejects are kept (IMPORT_REJECTS_KEEP_HOURS; 0 keeps none).
+
+    The value was checked at start-up (survey_app.config.refuse_unusable_settings).
+    """
+    return int(current_app.config.get("IMPORT_REJECTS_KEEP_HOURS", DEFAULT_KEEP_HOURS))
 
 
 def download_name(uploaded_name: str | None) -> str:

@@ -140,12 +140,12 @@ def _add_suppressions(rows: dict[str, str]) -> int:
 
 
 def _days_setting(name: str, default: int) -> int | None:
+    """Return a retention period in days, or None to keep forever (0 or None).
+
+    The value was checked at start-up (survey_app.config.refuse_unusable_settings).
+    """
     value = current_app.config.get(name, default)
-    if value is None or value == 0:
-        return None  # keep forever
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise PrivacyError(f"{name} must be a whole number of days (0 or None: keep forever), not {value!r}")
-    return value
+    return None if not value else int(value)
 
 
 @dataclass(frozen=True)
