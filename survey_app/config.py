@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask
 
+from survey_app.models import MAX_REMINDERS
+
 ENV_PREFIX = "SURVEY_APP"
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "survey_app.db"
@@ -64,6 +66,7 @@ _WHOLE_NUMBERS: dict[str, tuple[int, int | None, bool]] = {
     "MAIL_RETRY_ATTEMPTS": (0, None, False),
     "MAIL_MAX_SEND_ATTEMPTS": (1, None, False),
     "CONTACT_FREQUENCY_DAYS": (0, None, False),
+    "CONVERSION_WINDOW_HOURS": (1, None, False),
     "INVITATION_EXPIRY_DAYS": (1, None, False),
     "WEBHOOK_MAX_BATCH": (1, None, False),
     "WEBHOOK_TIMESTAMP_TOLERANCE": (1, None, False),
@@ -107,8 +110,29 @@ def refuse_unusable_settings(config: dict[str, Any]) -> None:
             lower = f"at least {low:g}" if low_allowed else f"above {low:g}"
             upper = "" if high is None else f" and {'at most' if high_allowed else 'below'} {high:g}"
             problems.append(f"{ENV_PREFIX}_{name} is {value!r}; it must be a number {lower}{upper}")
+    try:
+        # Stored as the list it reads as: the environment gives "[3, 7]", "3,7" or "3".
+        config["REMINDER_DAYS"] = reminder_days_from(config.get("REMINDER_DAYS"))
+    except ValueError as error:
+        problems.append(f"{ENV_PREFIX}_REMINDER_DAYS {error}")
     if problems:
         raise UnusableSetting("Refusing to start with settings the app cannot use:\n- " + "\n- ".join(problems))
+
+
+def reminder_days_from(value: Any) -> list[int]:
+    """Read REMINDER_DAYS: at most MAX_REMINDERS increasing, positive day counts ([] sends none)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    elif isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list | tuple) or not all(
+            isinstance(day, str) and day.isdigit() or isinstance(day, int) and not isinstance(day, bool)
+            for day in value):
+        raise ValueError(f"is {value!r}; it must be a list of whole day counts, such as 3,7")
+    days = [int(day) for day in value]
+    if len(days) > MAX_REMINDERS or any(day <= 0 for day in days) or days != sorted(set(days)):
+        raise ValueError(f"is {days}; it takes at most {MAX_REMINDERS} increasing, positive day counts")
+    return days
 
 
 class InsecureConfiguration(RuntimeError):

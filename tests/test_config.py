@@ -117,6 +117,11 @@ def start_with_environment(monkeypatch, tmp_path, **environment):
         ("PROXY_FIX_X_FOR", "true", "SURVEY_APP_PROXY_FIX_X_FOR is True"),
         ("VERDICT_THRESHOLD", "1", "SURVEY_APP_VERDICT_THRESHOLD is 1; it must be a number at least 0 and below 1"),
         ("SMTP_TIMEOUT", "0", "SURVEY_APP_SMTP_TIMEOUT is 0; it must be a number above 0"),
+        ("REMINDER_DAYS", "[7, 3]", "SURVEY_APP_REMINDER_DAYS is [7, 3]; it takes at most 2 increasing"),
+        ("REMINDER_DAYS", "3,7,10", "SURVEY_APP_REMINDER_DAYS is [3, 7, 10]"),
+        ("REMINDER_DAYS", "3 days", "SURVEY_APP_REMINDER_DAYS is ['3', 'days']; it must be a list of whole day counts"),
+        ("REMINDER_DAYS", "[0]", "SURVEY_APP_REMINDER_DAYS is [0]"),
+        ("CONVERSION_WINDOW_HOURS", "0", "SURVEY_APP_CONVERSION_WINDOW_HOURS is 0; it must be a whole number of at least 1"),
     ],
 )
 def test_a_setting_the_app_cannot_use_stops_the_start_with_its_name(monkeypatch, tmp_path, setting, value, message):
@@ -140,3 +145,8 @@ def test_usable_settings_in_any_accepted_form_start(monkeypatch, tmp_path):
     )
     assert app.config["MAIL_RATE_LIMIT_PER_MINUTE"] is None
     assert app.config["VERDICT_THRESHOLD"] == 0.25
+
+
+@pytest.mark.parametrize(("value", "days"), [("[3, 7]", [3, 7]), ("2,5", [2, 5]), ("4", [4]), ("[]", [])])
+def test_reminder_days_in_any_written_form_are_read_as_a_list(monkeypatch, tmp_path, value, days):
+    assert start_with_environment(monkeypatch, tmp_path, REMINDER_DAYS=value).config["REMINDER_DAYS"] == days

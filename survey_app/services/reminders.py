@@ -37,22 +37,12 @@ from survey_app.services.invitations import (
 log = logging.getLogger(__name__)
 
 
-class ReminderSettingError(ValueError):
-    """REMINDER_DAYS is not a list of at most two increasing, positive day counts."""
-
-
 def reminder_days() -> list[int]:
-    """Return the configured reminder days, checked: at most two, positive, increasing."""
-    value = setting("REMINDER_DAYS")
-    if isinstance(value, str):
-        value = [part for part in value.replace(",", " ").split() if part]
-    try:
-        days = [int(day) for day in value]
-    except (TypeError, ValueError) as error:
-        raise ReminderSettingError(f"REMINDER_DAYS must be a list of day counts, not {value!r}") from error
-    if len(days) > MAX_REMINDERS or any(day <= 0 for day in days) or days != sorted(set(days)):
-        raise ReminderSettingError(f"REMINDER_DAYS takes at most {MAX_REMINDERS} increasing positive days, not {days}")
-    return days
+    """Return the configured reminder days ([] for none).
+
+    The value was checked at start-up (survey_app.config.refuse_unusable_settings).
+    """
+    return list(setting("REMINDER_DAYS"))
 
 
 def due_conditions(now: datetime, days: list[int]) -> list[ColumnElement[bool]]:
