@@ -26,7 +26,7 @@ from .errors import DataFileError
 from .items import MatchedMention, token_similarity
 from .model import LinearTextModel, model_available, model_input, predict, predict_many
 from .resources import has_data_file, load_json
-from .rules import RuleHit, match_rules
+from .rules import match_comment
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
 
@@ -248,14 +248,13 @@ def rule_candidates(
 ) -> list[Candidate]:
     """Return what the rules find: (category, confidence, evidence positions, "rule")."""
     # Customers mix languages ("SM700 out of stock op de dag van de launch"): the other
-    # language's rules run too, on the same tokens.
-    other = "en" if language == "nl" else "nl"
+    # language's portable rules run too, on the same tokens (match_comment).
     marks: dict[int, frozenset[str]] = {}
     for matched in mentions:
         if matched.mention.item is not None:
             for index in range(matched.first, matched.last + 1):
                 marks[index] = marks.get(index, frozenset()) | {f"<{matched.mention.item.kind}>"}
-    hits = [*match_rules(tokens, language, extra=marks), *match_rules(tokens, other, portable_only=True, extra=marks)]
+    hits = match_comment(tokens, language, extra=marks)
     if hits:  # most comments set off no rule, and the filters below leave an empty list as it is
         if any(hit.rule.requires_item_text for hit in hits):
             # Only then the items' own words are needed (few rules ask, few comments set them off).
@@ -582,7 +581,3 @@ def _items_within(
         return list(distinct.values())
     return [min(of_kind, key=lambda m: abs(m.first - anchor)).mention.item]
 
-
-def rule_hits(tokens: Sequence[Token], language: str) -> list[RuleHit]:
-    """Return the raw rule hits, for debugging and the quality benchmark."""
-    return match_rules(tokens, language)

@@ -223,35 +223,50 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
     return frozenset().union(*groups)
 
 
-# Per language, (lower, lemma) of a word to the rule patterns it matches. A plain dict that
-# match_rules looks up inline: cheaper than an lru_cache, whose every hit is a call that also
-# relinks its list. Bounded like the other per-word caches.
-_PATTERNS_OF: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
-_PATTERNS_LIMIT = 100_000
+# Per language, (lower, lemma) of a word to what the rules make of it: the patterns it matches,
+# and whether it can start one of the other language's portable rules (read as a word of that
+# language). One lookup per word then serves both passes over a comment: the pass over its own
+# language's rules learns on the way whether the portable pass has anything to do. A plain dict
+# looked up inline: cheaper than an lru_cache, whose every hit is a call that also relinks its
+# list. Bounded like the other per-word caches.
+_WORDS_OF: dict[str, dict[tuple[str, str], tuple[frozenset[str], bool]]] = {}
+_WORDS_LIMIT = 100_000
+
+_OTHER_LANGUAGE = dict(zip(LANGUAGES, reversed(LANGUAGES), strict=True))
 
 
-# Per language, (lower, lemma) of a word to whether it can start a portable rule: the pass over
-# the other language's text asks it of each word. Bounded like _PATTERNS_OF.
-_PORTABLE_START_OF: dict[str, dict[tuple[str, str], bool]] = {}
-
-
-def _known_patterns(language: str) -> dict[tuple[str, str], frozenset[str]]:
-    """Return the language's entry of _PATTERNS_OF."""
-    known = _PATTERNS_OF.get(language)
+def _known_words(language: str) -> dict[tuple[str, str], tuple[frozenset[str], bool]]:
+    """Return the language's entry of _WORDS_OF."""
+    known = _WORDS_OF.get(language)
     if known is None:
-        known = _PATTERNS_OF.setdefault(language, {})
+        known = _WORDS_OF.setdefault(language, {})
     return known
 
 
-def _word_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
-    """Return the rule patterns a word matches, remembered in _PATTERNS_OF."""
-    known = _known_patterns(language)
-    found = known.get((lower, lemma))
+def _word_rules(language: str, lower: str, lemma: str) -> tuple[frozenset[str], bool]:
+    """Return the rule patterns a word matches and whether it can start a portable rule of the
+    other language, remembered in _WORDS_OF.
+
+    Each language's answer needs the word's patterns in both: both answers are remembered.
+    """
+    key = (lower, lemma)
+    known = _known_words(language)
+    found = known.get(key)
     if found is None:
-        found = _token_patterns(language, lower, lemma)
-        if len(known) < _PATTERNS_LIMIT:
-            known[(lower, lemma)] = found
+        other = _OTHER_LANGUAGE[language]
+        own, theirs = _token_patterns(language, lower, lemma), _token_patterns(other, lower, lemma)
+        found = (own, _starts_portable(load_rules(other), theirs))
+        if len(known) < _WORDS_LIMIT:
+            known[key] = found
+        known_other = _known_words(other)
+        if key not in known_other and len(known_other) < _WORDS_LIMIT:
+            known_other[key] = (theirs, _starts_portable(load_rules(language), own))
     return found
+
+
+def _starts_portable(ruleset: RuleSet, patterns: frozenset[str]) -> bool:
+    starters = ruleset.portable_starters
+    return any(pattern in starters for pattern in patterns)
 
 
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
@@ -283,14 +298,6 @@ def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
         if match is not None and match[0][0] == lower[0] and abs(len(match[0]) - len(lower)) <= 2:
             found.add(match[0])
     return frozenset(found)
-
-
-def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str]]:
-    """Return, for each token, the rule patterns it matches."""
-    return [
-        _word_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
-        for token in tokens
-    ]
 
 
 # A phrase ending in "<end>" must close its clause, or be followed by one of these words:
@@ -328,30 +335,76 @@ def match_rules(
         # Most comments start none of the other language's portable rules: a remembered answer
         # per word settles that, without building their patterns and index.
         return []
+    extra = extra or {}
+    words, patterns, index, _starts_other = _index_tokens(tokens, language, extra)
+    return _match(ruleset, tokens, portable_only, words, patterns, index)
+
+
+def match_comment(
+    tokens: Sequence[Token], language: str, extra: Mapping[int, frozenset[str]] | None = None,
+) -> list[RuleHit]:
+    """Return the hits of the language's rules, then of the other language's portable rules.
+
+    The same as match_rules for the language and then for the other language, portable only
+    (customers mix languages: "SM700 out of stock op de dag van de launch"), but the words are
+    looked up once: their remembered answers say whether the portable pass can find anything.
+    """
+    extra = extra or {}
+    words, patterns, index, starts_other = _index_tokens(tokens, language, extra)
+    hits = _match(load_rules(language), tokens, False, words, patterns, index)
+    other = load_rules(_OTHER_LANGUAGE[language])
+    if starts_other or (extra and any(_starts_portable(other, marks) for marks in extra.values())):
+        words, patterns, index, _starts_own = _index_tokens(tokens, other.language, extra)
+        hits += _match(other, tokens, True, words, patterns, index)
+    return hits
+
+
+def _index_tokens(
+    tokens: Sequence[Token], language: str, extra: Mapping[int, frozenset[str]],
+) -> tuple[list[int], dict[int, frozenset[str]], dict[str, list[int]], bool]:
+    """Return the positions of the counted tokens, their patterns, where each pattern occurs,
+    and whether a word, emoji or number can start a portable rule of the other language."""
     # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules. Only these tokens'
-    # patterns are ever looked at, so only theirs are computed.
-    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in _COUNTED_KINDS]
+    # patterns are ever looked at, so only theirs are computed, in one pass over the tokens.
+    words: list[int] = []
     patterns: dict[int, frozenset[str]] = {}
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
-    extra = extra or {}
-    known = _known_patterns(language)
-    for i in words:
-        token = tokens[i]
+    starts_other = False
+    other_starters = load_rules(_OTHER_LANGUAGE[language]).portable_starters
+    known = _known_words(language)
+    for i, token in enumerate(tokens):
         if token.is_word:
-            found = known.get((token.lower, token.lemma))
-            if found is None:
-                found = _word_patterns(language, token.lower, token.lemma)
-        else:
+            found_and_starts = known.get((token.lower, token.lemma))
+            if found_and_starts is None:
+                found_and_starts = _word_rules(language, token.lower, token.lemma)
+            found, starts = found_and_starts
+            if starts:
+                starts_other = True
+        elif token.kind in _COUNTED_KINDS:
             found = frozenset({token.lower})
+            if token.lower in other_starters:
+                starts_other = True
+        else:
+            continue
+        words.append(i)
         if i in extra:
             found = found | extra[i]
         patterns[i] = found
-        for pattern in found:
+        for pattern in found:  # most words match no pattern
             if pattern in index:
                 index[pattern].append(i)
             else:
                 index[pattern] = [i]
+    return words, patterns, index, starts_other
+
+
+def _match(
+    ruleset: RuleSet, tokens: Sequence[Token], portable_only: bool, words: list[int],
+    patterns: Mapping[int, frozenset[str]], index: Mapping[str, list[int]],
+) -> list[RuleHit]:
+    """Return the hits of the ruleset's rules (portable ones only if asked) in indexed tokens."""
+    language = ruleset.language
     # Only rules that one of the comment's patterns can start are tried at all; most comments
     # start none of the other language's portable rules, and then nothing else is built.
     starters = ruleset.portable_starters if portable_only else ruleset.starters
@@ -464,18 +517,16 @@ def _could_start_portable(
     starters = ruleset.portable_starters
     if extra and any(pattern in starters for patterns in extra.values() for pattern in patterns):
         return True
-    known = _PORTABLE_START_OF.get(ruleset.language)
-    if known is None:
-        known = _PORTABLE_START_OF.setdefault(ruleset.language, {})
+    # The answer for a word of this ruleset's language is remembered with its patterns in the
+    # other language (see _WORDS_OF).
+    other = _OTHER_LANGUAGE[ruleset.language]
+    known = _known_words(other)
     for token in tokens:
         if token.is_word:
-            key = (token.lower, token.lemma)
-            starts = known.get(key)
-            if starts is None:
-                starts = any(pattern in starters for pattern in _word_patterns(ruleset.language, *key))
-                if len(known) < _PATTERNS_LIMIT:
-                    known[key] = starts
-            if starts:
+            found_and_starts = known.get((token.lower, token.lemma))
+            if found_and_starts is None:
+                found_and_starts = _word_rules(other, token.lower, token.lemma)
+            if found_and_starts[1]:
                 return True
         elif token.kind in _COUNTED_KINDS and token.lower in starters:
             return True
