@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -61,11 +61,17 @@ class Rule:
     # comment: worked out once here, since the matcher asks for them for every comment.
     cue_phrase_words: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
     context_phrase_words: tuple[tuple[frozenset[str], ...], ...] = field(init=False, repr=False, compare=False)
+    # Each context group as (words, phrases, the words each phrase needs): the matcher walks
+    # them together for every candidate rule, and a tuple spares it a zip() each time.
+    context_groups: tuple[tuple[frozenset[str], tuple[tuple[str, ...], ...], tuple[frozenset[str], ...]], ...] = (
+        field(init=False, repr=False, compare=False))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cue_phrase_words", tuple(map(_phrase_words, self.cue_phrases)))
         object.__setattr__(self, "context_phrase_words",
                            tuple(tuple(map(_phrase_words, phrases)) for phrases in self.context_phrases))
+        object.__setattr__(self, "context_groups",
+                           tuple(zip(self.context, self.context_phrases, self.context_phrase_words, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -309,15 +315,6 @@ def _followed_by(tokens: Sequence[Token], index: int, words: frozenset[str]) -> 
     return bool(words) and index + 1 < len(tokens) and tokens[index + 1].lower in words
 
 
-def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
-    if rule.negated is None:
-        return True
-    own = is_negator(token.lower, language) is not None
-    # A negator is not negated by itself: "niemand" as a cue stands on its own.
-    negated = token.negated and not own
-    return negated if rule.negated else not negated
-
-
 def match_rules(
     tokens: Sequence[Token],
     language: str,
@@ -416,7 +413,8 @@ def _match(
     could_excuse = ruleset.excused_words
     excused = ((could_excuse is None or not could_excuse.isdisjoint(present))
                and any(group <= present for group in ruleset.excused))
-    sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
+    # Built when a rule first reaches a clause: most candidate rules are settled before.
+    sentence_patterns: _SentencePatterns | None = None
     clauses: dict[int, list[int]] = {}
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
@@ -440,54 +438,62 @@ def _match(
     hits: list[RuleHit] = []
     unless_words = ruleset.unless_words
     for number in candidates:
-        rule, trigger = ruleset.rules[number], ruleset.triggers[number]
+        rule = ruleset.rules[number]
         if portable_only and not rule.portable:
             continue
         if excused and rule.category == "closed_location":
             continue
         # A context group none of whose words occur anywhere in the comment leaves the rule no
         # evidence in any clause: settle that once, before finding cues clause by clause.
-        if rule.context and not _context_possible(rule, present):
+        if rule.context_groups and not _context_possible(rule, present):
             continue
-        # Phrases only count when every one of their words occurs somewhere in the comment.
-        cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
-                       if needed <= present] if rule.cue_phrases else ()
-        singles = trigger & present
-        if not (singles or cue_phrases):
+        cue_positions_of = _cue_positions(rule, ruleset.triggers[number], present, index, phrase_starts)
+        if cue_positions_of is None:
             continue
-        cues = {i for pattern in singles for i in index[pattern]}
-        for phrase in cue_phrases:
-            cues.update(phrase_starts(phrase))
         by_clause: dict[int, list[int]] = {}
-        # The two word tests are called only for the rules that have them (few do): calls are
-        # what this loop costs most.
-        negation_matters, not_followed_by = rule.negated is not None, rule.not_followed_by
-        for i in sorted(cues):
-            if negation_matters and not _negation_ok(rule, tokens[i], language):
+        # The two word tests are made only for the rules that have them (few do).
+        negated, not_followed_by = rule.negated, rule.not_followed_by
+        for i in cue_positions_of:
+            token = tokens[i]
+            # A negator is not negated by itself: "niemand" as a cue stands on its own.
+            if negated is not None and negated != (
+                    token.negated and is_negator(token.lower, language) is None):
                 continue
             if not_followed_by and _followed_by(tokens, i, not_followed_by):
                 continue
-            by_clause.setdefault(tokens[i].clause, []).append(i)
+            if token.clause in by_clause:
+                by_clause[token.clause].append(i)
+            else:
+                by_clause[token.clause] = [i]
+        if not by_clause:
+            continue
+        if sentence_patterns is None:
+            sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
+        scope = rule.scope
         for clause, cue_positions in by_clause.items():
             cue = cue_positions[0]
             sentence = tokens[cue].sentence
-            in_sentence = sentence_patterns[sentence]
-            could_veto = unless_words[number] if unless_words else None
-            if ((could_veto is None or not could_veto.isdisjoint(in_sentence))
-                    and any(group <= in_sentence for group in rule.unless)):
-                continue
+            if rule.unless:
+                in_sentence = sentence_patterns[sentence]
+                could_veto = unless_words[number] if unless_words else None
+                if ((could_veto is None or not could_veto.isdisjoint(in_sentence))
+                        and any(group <= in_sentence for group in rule.unless)):
+                    continue
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
             evidence: list[int] = []
-            for group_singles, group_phrases, group_needs in zip(
-                    rule.context, rule.context_phrases, rule.context_phrase_words, strict=True):
+            for group_singles, group_phrases, group_needs in rule.context_groups:
                 found = [i for pattern in group_singles & present for i in index[pattern]]
                 for phrase, needed in zip(group_phrases, group_needs, strict=True):
                     if needed <= present:
                         found += phrase_starts(phrase)
-                found = [
-                    i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
-                ]
+                # In scope: the cue's clause, its sentence, or anywhere in the comment.
+                if scope == "clause":
+                    found = [i for i in found if i not in cue_positions and tokens[i].clause == clause]
+                elif scope == "sentence":
+                    found = [i for i in found if i not in cue_positions and tokens[i].sentence == sentence]
+                else:
+                    found = [i for i in found if i not in cue_positions]
                 if not found:
                     break
                 # Ties go to the earlier word: `found` comes from sets, so without the second key
@@ -496,7 +502,7 @@ def _match(
                 evidence.append(found[0] if len(found) == 1 else min(found, key=lambda i: (abs(i - cue), i)))
             else:
                 positions = {cue, *evidence}
-                if rule.negated:
+                if negated:
                     if not clauses:
                         for i in words:
                             clauses.setdefault(tokens[i].clause, []).append(i)
@@ -505,6 +511,30 @@ def _match(
                         positions.add(min(negators, key=lambda i: (abs(i - cue), i)))
                 hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
     return _resolve(hits)
+
+
+def _cue_positions(
+    rule: Rule, trigger: frozenset[str], present: frozenset[str], index: Mapping[str, list[int]],
+    phrase_starts: Callable[[tuple[str, ...]], list[int]],
+) -> list[int] | None:
+    """Return, in order, where the rule's cue words and cue phrases occur (None: nowhere)."""
+    singles = trigger & present
+    if not rule.cue_phrases:
+        if not singles:
+            return None
+        if len(singles) == 1:
+            # One cue word (most rules that get this far): its positions are in order already.
+            return index[next(iter(singles))]
+        return sorted({i for pattern in singles for i in index[pattern]})
+    # Phrases only count when every one of their words occurs somewhere in the comment.
+    cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
+                   if needed <= present]
+    if not (singles or cue_phrases):
+        return None
+    cues = {i for pattern in singles for i in index[pattern]}
+    for phrase in cue_phrases:
+        cues.update(phrase_starts(phrase))
+    return sorted(cues)
 
 
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
@@ -575,18 +605,10 @@ class _SentencePatterns:
 
 def _context_possible(rule: Rule, present: frozenset[str]) -> bool:
     """Tell whether every context group of a rule has a word or phrase somewhere in the comment."""
-    for singles, phrase_needs in zip(rule.context, rule.context_phrase_words, strict=True):
-        if singles.isdisjoint(present) and not any(needed <= present for needed in phrase_needs):
+    for singles, _phrases, phrase_needs in rule.context_groups:
+        if singles.isdisjoint(present) and not (phrase_needs and any(needed <= present for needed in phrase_needs)):
             return False
     return True
-
-
-def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:
-    if scope == "clause":
-        return token.clause == clause
-    if scope == "sentence":
-        return token.sentence == sentence
-    return True  # "comment"
 
 
 def _resolve(hits: list[RuleHit]) -> list[RuleHit]:
