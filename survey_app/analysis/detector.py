@@ -87,7 +87,9 @@ class Combiner:
     sure: float = 1.0
 
     def probabilities(self, features: np.ndarray) -> list[float]:
-        logits = self.weights @ features
+        # ndarray.dot rather than @: the same BLAS product (bit for bit), with less dispatch
+        # before it, which on 8 x 33 numbers costs more than the product.
+        logits = self.weights.dot(features)
         # -(logits + intercepts) in one step, exactly: (-b) - x rounds to what -(x + b) does.
         np.subtract(self._negated_intercepts, logits, out=logits)
         # 1 / (1 + e) on plain floats: the same IEEE operations as numpy's, without two calls.
@@ -157,8 +159,12 @@ def combiner_features(
         item = matched.mention.item
         kinds[_KIND_INDEX["city" if item is None else item.kind if item.kind in _KIND_INDEX else "other"]] = 1.0
     # A rule and the model agreeing on a category says more than either alone.
-    agreement = list(map(operator.mul, rule, logits[1:]))
-    return np.array(rule + logits + groups + [fired / 2.0] + kinds + agreement)
+    features = rule + logits
+    features += groups
+    features.append(fired / 2.0)
+    features += kinds
+    features += map(operator.mul, rule, logits[1:])
+    return np.fromiter(features, np.float64, len(features))  # cheaper than np.array on a list
 
 
 def combiner_from_dict(data: dict) -> Combiner:
