@@ -26,7 +26,7 @@ from .errors import DataFileError
 from .items import MatchedMention, token_similarity
 from .model import LinearTextModel, model_available, model_input, predict, predict_many
 from .resources import has_data_file, load_json
-from .rules import RuleHit, match_rules
+from .rules import match_comment
 from .text import NormalizedText, Token
 from .types import CATEGORIES, Finding, PromisedItem
 
@@ -87,7 +87,9 @@ class Combiner:
     sure: float = 1.0
 
     def probabilities(self, features: np.ndarray) -> list[float]:
-        logits = self.weights @ features
+        # ndarray.dot rather than @: the same BLAS product (bit for bit), with less dispatch
+        # before it, which on 8 x 33 numbers costs more than the product.
+        logits = self.weights.dot(features)
         # -(logits + intercepts) in one step, exactly: (-b) - x rounds to what -(x + b) does.
         np.subtract(self._negated_intercepts, logits, out=logits)
         # 1 / (1 + e) on plain floats: the same IEEE operations as numpy's, without two calls.
@@ -157,8 +159,12 @@ def combiner_features(
         item = matched.mention.item
         kinds[_KIND_INDEX["city" if item is None else item.kind if item.kind in _KIND_INDEX else "other"]] = 1.0
     # A rule and the model agreeing on a category says more than either alone.
-    agreement = list(map(operator.mul, rule, logits[1:]))
-    return np.array(rule + logits + groups + [fired / 2.0] + kinds + agreement)
+    features = rule + logits
+    features += groups
+    features.append(fired / 2.0)
+    features += kinds
+    features += map(operator.mul, rule, logits[1:])
+    return np.fromiter(features, np.float64, len(features))  # cheaper than np.array on a list
 
 
 def combiner_from_dict(data: dict) -> Combiner:
@@ -248,14 +254,13 @@ def rule_candidates(
 ) -> list[Candidate]:
     """Return what the rules find: (category, confidence, evidence positions, "rule")."""
     # Customers mix languages ("SM700 out of stock op de dag van de launch"): the other
-    # language's rules run too, on the same tokens.
-    other = "en" if language == "nl" else "nl"
+    # language's portable rules run too, on the same tokens (match_comment).
     marks: dict[int, frozenset[str]] = {}
     for matched in mentions:
         if matched.mention.item is not None:
             for index in range(matched.first, matched.last + 1):
                 marks[index] = marks.get(index, frozenset()) | {f"<{matched.mention.item.kind}>"}
-    hits = [*match_rules(tokens, language, extra=marks), *match_rules(tokens, other, portable_only=True, extra=marks)]
+    hits = match_comment(tokens, language, extra=marks)
     if hits:  # most comments set off no rule, and the filters below leave an empty list as it is
         if any(hit.rule.requires_item_text for hit in hits):
             # Only then the items' own words are needed (few rules ask, few comments set them off).
@@ -582,7 +587,3 @@ def _items_within(
         return list(distinct.values())
     return [min(of_kind, key=lambda m: abs(m.first - anchor)).mention.item]
 
-
-def rule_hits(tokens: Sequence[Token], language: str) -> list[RuleHit]:
-    """Return the raw rule hits, for debugging and the quality benchmark."""
-    return match_rules(tokens, language)

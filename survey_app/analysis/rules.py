@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -61,11 +61,17 @@ class Rule:
     # comment: worked out once here, since the matcher asks for them for every comment.
     cue_phrase_words: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
     context_phrase_words: tuple[tuple[frozenset[str], ...], ...] = field(init=False, repr=False, compare=False)
+    # Each context group as (words, phrases, the words each phrase needs): the matcher walks
+    # them together for every candidate rule, and a tuple spares it a zip() each time.
+    context_groups: tuple[tuple[frozenset[str], tuple[tuple[str, ...], ...], tuple[frozenset[str], ...]], ...] = (
+        field(init=False, repr=False, compare=False))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cue_phrase_words", tuple(map(_phrase_words, self.cue_phrases)))
         object.__setattr__(self, "context_phrase_words",
                            tuple(tuple(map(_phrase_words, phrases)) for phrases in self.context_phrases))
+        object.__setattr__(self, "context_groups",
+                           tuple(zip(self.context, self.context_phrases, self.context_phrase_words, strict=True)))
 
 
 @dataclass(frozen=True)
@@ -223,35 +229,50 @@ def _words_of(groups: Sequence[frozenset[str]]) -> frozenset[str] | None:
     return frozenset().union(*groups)
 
 
-# Per language, (lower, lemma) of a word to the rule patterns it matches. A plain dict that
-# match_rules looks up inline: cheaper than an lru_cache, whose every hit is a call that also
-# relinks its list. Bounded like the other per-word caches.
-_PATTERNS_OF: dict[str, dict[tuple[str, str], frozenset[str]]] = {}
-_PATTERNS_LIMIT = 100_000
+# Per language, (lower, lemma) of a word to what the rules make of it: the patterns it matches,
+# and whether it can start one of the other language's portable rules (read as a word of that
+# language). One lookup per word then serves both passes over a comment: the pass over its own
+# language's rules learns on the way whether the portable pass has anything to do. A plain dict
+# looked up inline: cheaper than an lru_cache, whose every hit is a call that also relinks its
+# list. Bounded like the other per-word caches.
+_WORDS_OF: dict[str, dict[tuple[str, str], tuple[frozenset[str], bool]]] = {}
+_WORDS_LIMIT = 100_000
+
+_OTHER_LANGUAGE = dict(zip(LANGUAGES, reversed(LANGUAGES), strict=True))
 
 
-# Per language, (lower, lemma) of a word to whether it can start a portable rule: the pass over
-# the other language's text asks it of each word. Bounded like _PATTERNS_OF.
-_PORTABLE_START_OF: dict[str, dict[tuple[str, str], bool]] = {}
-
-
-def _known_patterns(language: str) -> dict[tuple[str, str], frozenset[str]]:
-    """Return the language's entry of _PATTERNS_OF."""
-    known = _PATTERNS_OF.get(language)
+def _known_words(language: str) -> dict[tuple[str, str], tuple[frozenset[str], bool]]:
+    """Return the language's entry of _WORDS_OF."""
+    known = _WORDS_OF.get(language)
     if known is None:
-        known = _PATTERNS_OF.setdefault(language, {})
+        known = _WORDS_OF.setdefault(language, {})
     return known
 
 
-def _word_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
-    """Return the rule patterns a word matches, remembered in _PATTERNS_OF."""
-    known = _known_patterns(language)
-    found = known.get((lower, lemma))
+def _word_rules(language: str, lower: str, lemma: str) -> tuple[frozenset[str], bool]:
+    """Return the rule patterns a word matches and whether it can start a portable rule of the
+    other language, remembered in _WORDS_OF.
+
+    Each language's answer needs the word's patterns in both: both answers are remembered.
+    """
+    key = (lower, lemma)
+    known = _known_words(language)
+    found = known.get(key)
     if found is None:
-        found = _token_patterns(language, lower, lemma)
-        if len(known) < _PATTERNS_LIMIT:
-            known[(lower, lemma)] = found
+        other = _OTHER_LANGUAGE[language]
+        own, theirs = _token_patterns(language, lower, lemma), _token_patterns(other, lower, lemma)
+        found = (own, _starts_portable(load_rules(other), theirs))
+        if len(known) < _WORDS_LIMIT:
+            known[key] = found
+        known_other = _known_words(other)
+        if key not in known_other and len(known_other) < _WORDS_LIMIT:
+            known_other[key] = (theirs, _starts_portable(load_rules(language), own))
     return found
+
+
+def _starts_portable(ruleset: RuleSet, patterns: frozenset[str]) -> bool:
+    starters = ruleset.portable_starters
+    return any(pattern in starters for pattern in patterns)
 
 
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
@@ -285,14 +306,6 @@ def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     return frozenset(found)
 
 
-def token_patterns(tokens: Sequence[Token], language: str) -> list[frozenset[str]]:
-    """Return, for each token, the rule patterns it matches."""
-    return [
-        _word_patterns(language, token.lower, token.lemma) if token.is_word else frozenset({token.lower})
-        for token in tokens
-    ]
-
-
 # A phrase ending in "<end>" must close its clause, or be followed by one of these words:
 # "de airfryer was op" and "was op in Groningen", not "was op tijd".
 _END_FOLLOWERS = frozenset({"in", "bij", "om", "toen", "dus", "en", "al", "at", "by", "so", "and"})
@@ -300,15 +313,6 @@ _END_FOLLOWERS = frozenset({"in", "bij", "om", "toen", "dus", "en", "al", "at", 
 
 def _followed_by(tokens: Sequence[Token], index: int, words: frozenset[str]) -> bool:
     return bool(words) and index + 1 < len(tokens) and tokens[index + 1].lower in words
-
-
-def _negation_ok(rule: Rule, token: Token, language: str) -> bool:
-    if rule.negated is None:
-        return True
-    own = is_negator(token.lower, language) is not None
-    # A negator is not negated by itself: "niemand" as a cue stands on its own.
-    negated = token.negated and not own
-    return negated if rule.negated else not negated
 
 
 def match_rules(
@@ -328,30 +332,76 @@ def match_rules(
         # Most comments start none of the other language's portable rules: a remembered answer
         # per word settles that, without building their patterns and index.
         return []
+    extra = extra or {}
+    words, patterns, index, _starts_other = _index_tokens(tokens, language, extra)
+    return _match(ruleset, tokens, portable_only, words, patterns, index)
+
+
+def match_comment(
+    tokens: Sequence[Token], language: str, extra: Mapping[int, frozenset[str]] | None = None,
+) -> list[RuleHit]:
+    """Return the hits of the language's rules, then of the other language's portable rules.
+
+    The same as match_rules for the language and then for the other language, portable only
+    (customers mix languages: "SM700 out of stock op de dag van de launch"), but the words are
+    looked up once: their remembered answers say whether the portable pass can find anything.
+    """
+    extra = extra or {}
+    words, patterns, index, starts_other = _index_tokens(tokens, language, extra)
+    hits = _match(load_rules(language), tokens, False, words, patterns, index)
+    other = load_rules(_OTHER_LANGUAGE[language])
+    if starts_other or (extra and any(_starts_portable(other, marks) for marks in extra.values())):
+        words, patterns, index, _starts_own = _index_tokens(tokens, other.language, extra)
+        hits += _match(other, tokens, True, words, patterns, index)
+    return hits
+
+
+def _index_tokens(
+    tokens: Sequence[Token], language: str, extra: Mapping[int, frozenset[str]],
+) -> tuple[list[int], dict[int, frozenset[str]], dict[str, list[int]], bool]:
+    """Return the positions of the counted tokens, their patterns, where each pattern occurs,
+    and whether a word, emoji or number can start a portable rule of the other language."""
     # Emoji count as words here: "🙄" and "👏" are cues for sarcasm rules. Only these tokens'
-    # patterns are ever looked at, so only theirs are computed.
-    words = [i for i, token in enumerate(tokens) if token.is_word or token.kind in _COUNTED_KINDS]
+    # patterns are ever looked at, so only theirs are computed, in one pass over the tokens.
+    words: list[int] = []
     patterns: dict[int, frozenset[str]] = {}
     # Where each pattern occurs: rules then look up their cues instead of scanning every token.
     index: dict[str, list[int]] = {}
-    extra = extra or {}
-    known = _known_patterns(language)
-    for i in words:
-        token = tokens[i]
+    starts_other = False
+    other_starters = load_rules(_OTHER_LANGUAGE[language]).portable_starters
+    known = _known_words(language)
+    for i, token in enumerate(tokens):
         if token.is_word:
-            found = known.get((token.lower, token.lemma))
-            if found is None:
-                found = _word_patterns(language, token.lower, token.lemma)
-        else:
+            found_and_starts = known.get((token.lower, token.lemma))
+            if found_and_starts is None:
+                found_and_starts = _word_rules(language, token.lower, token.lemma)
+            found, starts = found_and_starts
+            if starts:
+                starts_other = True
+        elif token.kind in _COUNTED_KINDS:
             found = frozenset({token.lower})
+            if token.lower in other_starters:
+                starts_other = True
+        else:
+            continue
+        words.append(i)
         if i in extra:
             found = found | extra[i]
         patterns[i] = found
-        for pattern in found:
+        for pattern in found:  # most words match no pattern
             if pattern in index:
                 index[pattern].append(i)
             else:
                 index[pattern] = [i]
+    return words, patterns, index, starts_other
+
+
+def _match(
+    ruleset: RuleSet, tokens: Sequence[Token], portable_only: bool, words: list[int],
+    patterns: Mapping[int, frozenset[str]], index: Mapping[str, list[int]],
+) -> list[RuleHit]:
+    """Return the hits of the ruleset's rules (portable ones only if asked) in indexed tokens."""
+    language = ruleset.language
     # Only rules that one of the comment's patterns can start are tried at all; most comments
     # start none of the other language's portable rules, and then nothing else is built.
     starters = ruleset.portable_starters if portable_only else ruleset.starters
@@ -363,7 +413,8 @@ def match_rules(
     could_excuse = ruleset.excused_words
     excused = ((could_excuse is None or not could_excuse.isdisjoint(present))
                and any(group <= present for group in ruleset.excused))
-    sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
+    # Built when a rule first reaches a clause: most candidate rules are settled before.
+    sentence_patterns: _SentencePatterns | None = None
     clauses: dict[int, list[int]] = {}
 
     def phrase_starts(phrase: tuple[str, ...]) -> list[int]:
@@ -387,54 +438,62 @@ def match_rules(
     hits: list[RuleHit] = []
     unless_words = ruleset.unless_words
     for number in candidates:
-        rule, trigger = ruleset.rules[number], ruleset.triggers[number]
+        rule = ruleset.rules[number]
         if portable_only and not rule.portable:
             continue
         if excused and rule.category == "closed_location":
             continue
         # A context group none of whose words occur anywhere in the comment leaves the rule no
         # evidence in any clause: settle that once, before finding cues clause by clause.
-        if rule.context and not _context_possible(rule, present):
+        if rule.context_groups and not _context_possible(rule, present):
             continue
-        # Phrases only count when every one of their words occurs somewhere in the comment.
-        cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
-                       if needed <= present] if rule.cue_phrases else ()
-        singles = trigger & present
-        if not (singles or cue_phrases):
+        cue_positions_of = _cue_positions(rule, ruleset.triggers[number], present, index, phrase_starts)
+        if cue_positions_of is None:
             continue
-        cues = {i for pattern in singles for i in index[pattern]}
-        for phrase in cue_phrases:
-            cues.update(phrase_starts(phrase))
         by_clause: dict[int, list[int]] = {}
-        # The two word tests are called only for the rules that have them (few do): calls are
-        # what this loop costs most.
-        negation_matters, not_followed_by = rule.negated is not None, rule.not_followed_by
-        for i in sorted(cues):
-            if negation_matters and not _negation_ok(rule, tokens[i], language):
+        # The two word tests are made only for the rules that have them (few do).
+        negated, not_followed_by = rule.negated, rule.not_followed_by
+        for i in cue_positions_of:
+            token = tokens[i]
+            # A negator is not negated by itself: "niemand" as a cue stands on its own.
+            if negated is not None and negated != (
+                    token.negated and is_negator(token.lower, language) is None):
                 continue
             if not_followed_by and _followed_by(tokens, i, not_followed_by):
                 continue
-            by_clause.setdefault(tokens[i].clause, []).append(i)
+            if token.clause in by_clause:
+                by_clause[token.clause].append(i)
+            else:
+                by_clause[token.clause] = [i]
+        if not by_clause:
+            continue
+        if sentence_patterns is None:
+            sentence_patterns = _SentencePatterns(tokens, words, patterns, present)
+        scope = rule.scope
         for clause, cue_positions in by_clause.items():
             cue = cue_positions[0]
             sentence = tokens[cue].sentence
-            in_sentence = sentence_patterns[sentence]
-            could_veto = unless_words[number] if unless_words else None
-            if ((could_veto is None or not could_veto.isdisjoint(in_sentence))
-                    and any(group <= in_sentence for group in rule.unless)):
-                continue
+            if rule.unless:
+                in_sentence = sentence_patterns[sentence]
+                could_veto = unless_words[number] if unless_words else None
+                if ((could_veto is None or not could_veto.isdisjoint(in_sentence))
+                        and any(group <= in_sentence for group in rule.unless)):
+                    continue
             if rule.category == "closed_location" and _announced(ruleset, sentence_patterns, sentence):
                 continue
             evidence: list[int] = []
-            for group_singles, group_phrases, group_needs in zip(
-                    rule.context, rule.context_phrases, rule.context_phrase_words, strict=True):
+            for group_singles, group_phrases, group_needs in rule.context_groups:
                 found = [i for pattern in group_singles & present for i in index[pattern]]
                 for phrase, needed in zip(group_phrases, group_needs, strict=True):
                     if needed <= present:
                         found += phrase_starts(phrase)
-                found = [
-                    i for i in found if i not in cue_positions and _in_scope(rule.scope, tokens[i], clause, sentence)
-                ]
+                # In scope: the cue's clause, its sentence, or anywhere in the comment.
+                if scope == "clause":
+                    found = [i for i in found if i not in cue_positions and tokens[i].clause == clause]
+                elif scope == "sentence":
+                    found = [i for i in found if i not in cue_positions and tokens[i].sentence == sentence]
+                else:
+                    found = [i for i in found if i not in cue_positions]
                 if not found:
                     break
                 # Ties go to the earlier word: `found` comes from sets, so without the second key
@@ -443,7 +502,7 @@ def match_rules(
                 evidence.append(found[0] if len(found) == 1 else min(found, key=lambda i: (abs(i - cue), i)))
             else:
                 positions = {cue, *evidence}
-                if rule.negated:
+                if negated:
                     if not clauses:
                         for i in words:
                             clauses.setdefault(tokens[i].clause, []).append(i)
@@ -452,6 +511,30 @@ def match_rules(
                         positions.add(min(negators, key=lambda i: (abs(i - cue), i)))
                 hits.append(RuleHit(rule, tuple(sorted(positions)), cue))
     return _resolve(hits)
+
+
+def _cue_positions(
+    rule: Rule, trigger: frozenset[str], present: frozenset[str], index: Mapping[str, list[int]],
+    phrase_starts: Callable[[tuple[str, ...]], list[int]],
+) -> list[int] | None:
+    """Return, in order, where the rule's cue words and cue phrases occur (None: nowhere)."""
+    singles = trigger & present
+    if not rule.cue_phrases:
+        if not singles:
+            return None
+        if len(singles) == 1:
+            # One cue word (most rules that get this far): its positions are in order already.
+            return index[next(iter(singles))]
+        return sorted({i for pattern in singles for i in index[pattern]})
+    # Phrases only count when every one of their words occurs somewhere in the comment.
+    cue_phrases = [phrase for phrase, needed in zip(rule.cue_phrases, rule.cue_phrase_words, strict=True)
+                   if needed <= present]
+    if not (singles or cue_phrases):
+        return None
+    cues = {i for pattern in singles for i in index[pattern]}
+    for phrase in cue_phrases:
+        cues.update(phrase_starts(phrase))
+    return sorted(cues)
 
 
 _COUNTED_KINDS = frozenset({"money", "number", "emoji"})
@@ -464,18 +547,16 @@ def _could_start_portable(
     starters = ruleset.portable_starters
     if extra and any(pattern in starters for patterns in extra.values() for pattern in patterns):
         return True
-    known = _PORTABLE_START_OF.get(ruleset.language)
-    if known is None:
-        known = _PORTABLE_START_OF.setdefault(ruleset.language, {})
+    # The answer for a word of this ruleset's language is remembered with its patterns in the
+    # other language (see _WORDS_OF).
+    other = _OTHER_LANGUAGE[ruleset.language]
+    known = _known_words(other)
     for token in tokens:
         if token.is_word:
-            key = (token.lower, token.lemma)
-            starts = known.get(key)
-            if starts is None:
-                starts = any(pattern in starters for pattern in _word_patterns(ruleset.language, *key))
-                if len(known) < _PATTERNS_LIMIT:
-                    known[key] = starts
-            if starts:
+            found_and_starts = known.get((token.lower, token.lemma))
+            if found_and_starts is None:
+                found_and_starts = _word_rules(other, token.lower, token.lemma)
+            if found_and_starts[1]:
                 return True
         elif token.kind in _COUNTED_KINDS and token.lower in starters:
             return True
@@ -524,18 +605,10 @@ class _SentencePatterns:
 
 def _context_possible(rule: Rule, present: frozenset[str]) -> bool:
     """Tell whether every context group of a rule has a word or phrase somewhere in the comment."""
-    for singles, phrase_needs in zip(rule.context, rule.context_phrase_words, strict=True):
-        if singles.isdisjoint(present) and not any(needed <= present for needed in phrase_needs):
+    for singles, _phrases, phrase_needs in rule.context_groups:
+        if singles.isdisjoint(present) and not (phrase_needs and any(needed <= present for needed in phrase_needs)):
             return False
     return True
-
-
-def _in_scope(scope: str, token: Token, clause: int, sentence: int) -> bool:
-    if scope == "clause":
-        return token.clause == clause
-    if scope == "sentence":
-        return token.sentence == sentence
-    return True  # "comment"
 
 
 def _resolve(hits: list[RuleHit]) -> list[RuleHit]:
