@@ -17,7 +17,6 @@ from .types import Span
 
 # Apostrophe look-alikes customers type on phones; NFKC leaves them alone.
 _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'", "\u02bc": "'"}
-_NEEDS_WORK = re.compile(r"\s\s|[^\S ]|^\s|\s$|`")
 _DASHES = {"\u2013": "-", "\u2014": "-", "\u2212": "-"}
 
 
@@ -42,8 +41,10 @@ class NormalizedText:
 
 def normalize(text: str) -> NormalizedText:
     """Return NFKC text with single spaces, remembering each character's original offsets."""
-    if text.isascii() and not _NEEDS_WORK.search(text):
+    if text.isascii() and "`" not in text and " ".join(text.split()) == text:
         # Most answers: plain ASCII, single spaces. NFKC changes nothing, offsets are identity.
+        # (Rejoining the split words tests "only single spaces between words" several times
+        # faster than a regular expression does.)
         return NormalizedText(text, text, range(len(text)), range(1, len(text) + 1))
     out: list[str] = []
     starts: list[int] = []
