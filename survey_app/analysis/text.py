@@ -175,7 +175,10 @@ def negators(language: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=65536)
 def is_negator(lower: str, language: str) -> str | None:
     """Return the scope of a negation word, or None when the word does not negate."""
-    table = negators(language)
+    return _negation_scope(lower, negators(language), language)
+
+
+def _negation_scope(lower: str, table: dict[str, str], language: str) -> str | None:
     if lower in table:
         return table[lower]
     if language == "en" and (lower.endswith("n't") or lower in _EN_CONTRACTED):
@@ -201,27 +204,37 @@ _new_tuple = tuple.__new__
 
 
 @functools.cache
-def _clause_breaks(language: str) -> frozenset[str]:
-    clause_breaks = _lexicon(language)["clause_breaks"]
-    assert isinstance(clause_breaks, list)
-    return frozenset(clause_breaks)
+def _word_tables(language: str) -> tuple[dict[str, str], dict[str, str], frozenset[str]]:
+    """Return a language's lemma overrides, negators and clause-breaking words."""
+    lexicon = _lexicon(language)
+    overrides, clause_breaks = lexicon["lemma_overrides"], lexicon["clause_breaks"]
+    assert isinstance(overrides, dict) and isinstance(clause_breaks, list)
+    return overrides, negators(language), frozenset(clause_breaks)
 
 
 def _describe(surface: str, kind: str, language: str) -> _Surface:
+    # Runs once per new surface form (its answer is remembered in _SURFACES), so it reads the
+    # language's tables directly rather than through lemmatize's and is_negator's caches:
+    # a new word would only add an entry to each that nothing asks for again.
+    overrides, negation, clause_breaks = _word_tables(language)
     lower = surface.lower()
     if kind == "symbol" and _is_emoji(surface):
         kind = "emoji"
     is_word = kind in _WORD_KINDS
     if kind in ("money", "number"):
         lemma = lower.replace(" ", "")
+    elif is_word and lower[:1].isalpha():
+        lemma = lemmatize(lower, language)  # cached: simplemma is slow on a new word
     elif is_word:
-        lemma = lemmatize(lower, language)
+        # A word that starts with a digit ("12345", "3x") has no simplemma lemma: as in
+        # lemmatize, only an override changes it.
+        lemma = str(overrides.get(lower, lower))
     else:
         lemma = lower
     return (
         lower, lemma, kind, is_word,
-        is_word and lower in _clause_breaks(language),
-        is_negator(lower, language) if is_word else None,
+        is_word and lower in clause_breaks,
+        _negation_scope(lower, negation, language) if is_word else None,
         kind == "punct" and any(char in _SENTENCE_END for char in surface),
         kind == "punct" and any(char in _CLAUSE_PUNCTUATION for char in surface),
     )
