@@ -61,14 +61,23 @@ def analyze_comment(
 
 
 def _sentence_texts(text: str, tokens: Sequence[Token]) -> list[str]:
-    if tokens and tokens[0].sentence == tokens[-1].sentence:
+    if not tokens:
+        return []
+    first, last = tokens[0], tokens[-1]
+    if first.sentence == last.sentence:
         # Sentence numbers never decrease: one sentence (most answers) needs no walk.
-        return [text[tokens[0].start:tokens[-1].end]]
-    bounds: dict[int, list[int]] = {}
+        return [text[first.start:last.end]]
+    # For the others, cut where the number changes: cheaper than gathering each sentence's
+    # bounds in a dict with a new list per token.
+    texts: list[str] = []
+    sentence, start, end = first.sentence, first.start, first.end
     for token in tokens:
-        span = bounds.setdefault(token.sentence, [token.start, token.end])
-        span[1] = token.end
-    return [text[start:end] for start, end in bounds.values()]
+        if token.sentence != sentence:
+            texts.append(text[start:end])
+            sentence, start = token.sentence, token.start
+        end = token.end
+    texts.append(text[start:end])
+    return texts
 
 
 @functools.cache
