@@ -18,6 +18,10 @@ from .types import Span
 # Apostrophe look-alikes customers type on phones; NFKC leaves them alone.
 _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'", "\u02bc": "'"}
 _DASHES = {"\u2013": "-", "\u2014": "-", "\u2212": "-"}
+# Printable ASCII but the backtick, with single spaces inside: NFKC and the maps above leave
+# it alone and its spaces need no collapsing, so answers that need the slow path (one curly
+# apostrophe, an emoji, a euro sign) copy these runs whole instead of character by character.
+_PLAIN_RUN = re.compile(r"[!-_a-~]+(?: [!-_a-~]+)*")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,20 @@ def normalize(text: str) -> NormalizedText:
     i = 0
     length = len(text)
     while i < length:
+        plain = _PLAIN_RUN.match(text, i)
+        if plain is not None:
+            j = plain.end()
+            if j < length and unicodedata.combining(text[j]):
+                j -= 1  # the run's last character composes with the marks after it
+                if j > i and text[j - 1] == " ":
+                    j -= 1  # and a space before it is left to the whitespace rules
+            if j > i:
+                # Copied whole: one item of `out` for the run, one offset per character.
+                out.append(text[i:j])
+                starts.extend(range(i, j))
+                ends.extend(range(i + 1, j + 1))
+                i = j
+                continue
         j = i + 1
         # Keep a base character together with its combining marks so NFKC can compose them.
         while j < length and unicodedata.combining(text[j]):
