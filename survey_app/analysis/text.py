@@ -390,27 +390,3 @@ def _negated_positions(tokens: list[Token], negators_at: list[tuple[int, str]]) 
         flagged.update(j for j in span if tokens[j].clause == clause)
     return flagged
 
-
-def word_tokens(tokens: tuple[Token, ...]) -> list[Token]:
-    """Return only the word tokens."""
-    return [token for token in tokens if token.is_word or token.kind in ("money", "number")]
-
-
-def split_sentences(normalized: NormalizedText, tokens: tuple[Token, ...]) -> list[Span]:
-    """Return [start, end) spans of the sentences in the normalized text."""
-    spans: dict[int, list[int]] = {}
-    for token in tokens:
-        bounds = spans.setdefault(token.sentence, [token.start, token.end])
-        bounds[1] = token.end
-    return [(start, end) for start, end in spans.values()]
-
-
-def clause_spans(tokens: tuple[Token, ...]) -> dict[int, Span]:
-    """Return the [start, end) span of each clause in the normalized text."""
-    spans: dict[int, list[int]] = {}
-    for token in tokens:
-        if not (token.is_word or token.kind in ("money", "number")):
-            continue
-        bounds = spans.setdefault(token.clause, [token.start, token.end])
-        bounds[1] = token.end
-    return {key: (value[0], value[1]) for key, value in spans.items()}
