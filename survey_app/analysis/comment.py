@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 from .detector import DEFAULT_CONFIG, DetectorConfig, detect
 from .errors import InvalidInputError
@@ -61,14 +60,23 @@ def analyze_comment(
 
 
 def _sentence_texts(text: str, tokens: Sequence[Token]) -> list[str]:
-    if tokens and tokens[0].sentence == tokens[-1].sentence:
+    if not tokens:
+        return []
+    first, last = tokens[0], tokens[-1]
+    if first.sentence == last.sentence:
         # Sentence numbers never decrease: one sentence (most answers) needs no walk.
-        return [text[tokens[0].start:tokens[-1].end]]
-    bounds: dict[int, list[int]] = {}
+        return [text[first.start:last.end]]
+    # For the others, cut where the number changes: cheaper than gathering each sentence's
+    # bounds in a dict with a new list per token.
+    texts: list[str] = []
+    sentence, start, end = first.sentence, first.start, first.end
     for token in tokens:
-        span = bounds.setdefault(token.sentence, [token.start, token.end])
-        span[1] = token.end
-    return [text[start:end] for start, end in bounds.values()]
+        if token.sentence != sentence:
+            texts.append(text[start:end])
+            sentence, start = token.sentence, token.start
+        end = token.end
+    texts.append(text[start:end])
+    return texts
 
 
 @functools.cache
@@ -93,22 +101,27 @@ def comment_keywords(tokens: Sequence[Token], language: str) -> tuple[str, ...]:
         if not token.is_word:
             continue
         # Whether a word is a keyword, and as which lemma, depends on its lowercase form and
-        # lemma alone: remembered, one lookup per word instead of several set tests.
-        key = (token.lower, token.lemma)
-        keyword = known.get(key, _UNSEEN)
-        if keyword is _UNSEEN:
-            keyword = _keyword(token.lower, token.lemma, language)
+        # lemma alone: remembered, one lookup per word instead of several set tests. Keyed by
+        # the lowercase form (a string keeps its hash, a (lower, lemma) pair is hashed anew on
+        # every lookup), with the lemma it was worked out for: tokenize gives each form one
+        # lemma, but a caller's own tokens might not.
+        lower, lemma = token.lower, token.lemma
+        remembered = known.get(lower)
+        if remembered is not None and remembered[0] == lemma:
+            keyword = remembered[1]
+        else:
+            keyword = _keyword(lower, lemma, language)
             if len(known) < _KEYWORD_LIMIT:
-                known[key] = keyword
+                known[lower] = (lemma, keyword)
         if keyword is not None:
             seen.setdefault(keyword, None)
     return tuple(seen)
 
 
-# Per language, (lower, lemma) of a word to the keyword it gives (None: none). Bounded.
-_KEYWORD_OF: dict[str, dict[tuple[str, str], str | None]] = {}
+# Per language, a word's lowercase form to its lemma and the keyword they give (None: none).
+# Bounded.
+_KEYWORD_OF: dict[str, dict[str, tuple[str, str | None]]] = {}
 _KEYWORD_LIMIT = 100_000
-_UNSEEN: Any = object()
 
 
 def _keyword(lower: str, lemma: str, language: str) -> str | None:

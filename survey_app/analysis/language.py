@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 from .errors import InvalidInputError
 from .types import LANGUAGES
@@ -57,22 +58,33 @@ def _clear_from_function_words(words: list[str]) -> str | None:
     Most answers are settled this way, which spares loading and running the statistical
     detector; anything mixed or unclear still goes to py3langid.
     """
-    # A language is clear when it has two or more function words and every other has none
-    # (with a tie at the top the runner-up has as many, so no language is clear). Counted
-    # in one pass with a per-word memo: this runs on every comment, and lowering each word
-    # and counting once per language cost several times more than the lookups.
+    return _clear_language(_owners_of(words))
+
+
+def _owners_of(words: list[str]) -> list[str]:
+    """Return the language of each function word among the words, in order."""
+    # One lookup per word in a memo: lowering each word and testing it against every
+    # language's list cost several times more.
     known = _FUNCTION_WORD_OF
-    found: dict[str, int] = {}
+    owners: list[str] = []
     for word in words:
-        owners = known.get(word)
-        if owners is None:
-            owners = _function_word_owners(word)
-        for language in owners:
-            found[language] = found.get(language, 0) + 1
-    if len(found) != 1:
+        word_owners = known.get(word)
+        if word_owners is None:
+            word_owners = _function_word_owners(word)
+        owners += word_owners
+    return owners
+
+
+def _clear_language(owners: Sequence[str]) -> str | None:
+    """Return the language clear from the owners of a text's function words, one per word.
+
+    A language is clear when it has two or more function words and every other has none
+    (with a tie at the top the runner-up has as many, so no language is clear).
+    """
+    if len(owners) < 2:
         return None
-    ((language, count),) = found.items()
-    return language if count >= 2 else None
+    language = owners[0]
+    return language if owners.count(language) == len(owners) else None
 
 
 # Word as written -> the languages it is a function word of (usually none). Bounded like the
@@ -89,6 +101,22 @@ def _function_word_owners(word: str) -> tuple[str, ...]:
     return owners
 
 
+# What detect_language needs of one space-separated piece of a text: how many words it has
+# and the owners of its function words (see _clear_language). A word never contains a space,
+# so the pieces' words are the text's words; and most pieces recur from answer to answer, so
+# one remembered lookup per piece replaces the word regex and a lookup per word. Bounded.
+_PIECE_WORDS: dict[str, tuple[int, tuple[str, ...]]] = {}
+_PIECE_LIMIT = 100_000
+
+
+def _piece_words(piece: str) -> tuple[int, tuple[str, ...]]:
+    words = _WORD_RE.findall(piece)
+    described = (len(words), tuple(_owners_of(words)))
+    if len(_PIECE_WORDS) < _PIECE_LIMIT:
+        _PIECE_WORDS[piece] = described
+    return described
+
+
 def check_language(language: str | None) -> str | None:
     """Return the language argument if it is supported, raise InvalidInputError otherwise."""
     if language is None or language in LANGUAGES:
@@ -99,15 +127,25 @@ def check_language(language: str | None) -> str | None:
 def detect_language(text: str, fallback: str | None = None) -> str:
     """Return "nl" or "en" for a comment, trusting fallback for very short or unclear text."""
     fallback = check_language(fallback)
-    words = _WORD_RE.findall(text)
-    if not words:
+    known = _PIECE_WORDS
+    word_count = 0
+    owners: list[str] = []
+    for piece in text.split(" "):
+        described = known.get(piece)
+        if described is None:
+            described = _piece_words(piece)
+        piece_word_count, piece_owners = described
+        word_count += piece_word_count
+        if piece_owners:
+            owners += piece_owners
+    if not word_count:
         return fallback or DEFAULT_LANGUAGE
-    clear = _clear_from_function_words(words)
-    if clear is not None and (fallback is None or len(words) >= MIN_WORDS):
+    clear = _clear_language(owners)
+    if clear is not None and (fallback is None or word_count >= MIN_WORDS):
         return clear
-    if fallback is not None and len(words) < MIN_WORDS:
+    if fallback is not None and word_count < MIN_WORDS:
         return fallback  # whatever py3langid would say, too short to overrule the survey's language
     guess, confidence = _identifier().classify(text)
-    if fallback is not None and (len(words) < MIN_WORDS or confidence < MIN_CONFIDENCE):
+    if fallback is not None and (word_count < MIN_WORDS or confidence < MIN_CONFIDENCE):
         return fallback
     return guess if guess in LANGUAGES else (fallback or DEFAULT_LANGUAGE)

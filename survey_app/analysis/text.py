@@ -17,8 +17,11 @@ from .types import Span
 
 # Apostrophe look-alikes customers type on phones; NFKC leaves them alone.
 _APOSTROPHES = {"\u2019": "'", "\u2018": "'", "\u00b4": "'", "`": "'", "\u02bc": "'"}
-_NEEDS_WORK = re.compile(r"\s\s|[^\S ]|^\s|\s$|`")
 _DASHES = {"\u2013": "-", "\u2014": "-", "\u2212": "-"}
+# Printable ASCII but the backtick, with single spaces inside: NFKC and the maps above leave
+# it alone and its spaces need no collapsing, so answers that need the slow path (one curly
+# apostrophe, an emoji, a euro sign) copy these runs whole instead of character by character.
+_PLAIN_RUN = re.compile(r"[!-_a-~]+(?: [!-_a-~]+)*")
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,10 @@ class NormalizedText:
 
 def normalize(text: str) -> NormalizedText:
     """Return NFKC text with single spaces, remembering each character's original offsets."""
-    if text.isascii() and not _NEEDS_WORK.search(text):
+    if text.isascii() and "`" not in text and " ".join(text.split()) == text:
         # Most answers: plain ASCII, single spaces. NFKC changes nothing, offsets are identity.
+        # (Rejoining the split words tests "only single spaces between words" several times
+        # faster than a regular expression does.)
         return NormalizedText(text, text, range(len(text)), range(1, len(text) + 1))
     out: list[str] = []
     starts: list[int] = []
@@ -51,6 +56,20 @@ def normalize(text: str) -> NormalizedText:
     i = 0
     length = len(text)
     while i < length:
+        plain = _PLAIN_RUN.match(text, i)
+        if plain is not None:
+            j = plain.end()
+            if j < length and unicodedata.combining(text[j]):
+                j -= 1  # the run's last character composes with the marks after it
+                if j > i and text[j - 1] == " ":
+                    j -= 1  # and a space before it is left to the whitespace rules
+            if j > i:
+                # Copied whole: one item of `out` for the run, one offset per character.
+                out.append(text[i:j])
+                starts.extend(range(i, j))
+                ends.extend(range(i + 1, j + 1))
+                i = j
+                continue
         j = i + 1
         # Keep a base character together with its combining marks so NFKC can compose them.
         while j < length and unicodedata.combining(text[j]):
@@ -174,7 +193,10 @@ def negators(language: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=65536)
 def is_negator(lower: str, language: str) -> str | None:
     """Return the scope of a negation word, or None when the word does not negate."""
-    table = negators(language)
+    return _negation_scope(lower, negators(language), language)
+
+
+def _negation_scope(lower: str, table: dict[str, str], language: str) -> str | None:
     if lower in table:
         return table[lower]
     if language == "en" and (lower.endswith("n't") or lower in _EN_CONTRACTED):
@@ -200,27 +222,37 @@ _new_tuple = tuple.__new__
 
 
 @functools.cache
-def _clause_breaks(language: str) -> frozenset[str]:
-    clause_breaks = _lexicon(language)["clause_breaks"]
-    assert isinstance(clause_breaks, list)
-    return frozenset(clause_breaks)
+def _word_tables(language: str) -> tuple[dict[str, str], dict[str, str], frozenset[str]]:
+    """Return a language's lemma overrides, negators and clause-breaking words."""
+    lexicon = _lexicon(language)
+    overrides, clause_breaks = lexicon["lemma_overrides"], lexicon["clause_breaks"]
+    assert isinstance(overrides, dict) and isinstance(clause_breaks, list)
+    return overrides, negators(language), frozenset(clause_breaks)
 
 
 def _describe(surface: str, kind: str, language: str) -> _Surface:
+    # Runs once per new surface form (its answer is remembered in _SURFACES), so it reads the
+    # language's tables directly rather than through lemmatize's and is_negator's caches:
+    # a new word would only add an entry to each that nothing asks for again.
+    overrides, negation, clause_breaks = _word_tables(language)
     lower = surface.lower()
     if kind == "symbol" and _is_emoji(surface):
         kind = "emoji"
     is_word = kind in _WORD_KINDS
     if kind in ("money", "number"):
         lemma = lower.replace(" ", "")
+    elif is_word and lower[:1].isalpha():
+        lemma = lemmatize(lower, language)  # cached: simplemma is slow on a new word
     elif is_word:
-        lemma = lemmatize(lower, language)
+        # A word that starts with a digit ("12345", "3x") has no simplemma lemma: as in
+        # lemmatize, only an override changes it.
+        lemma = str(overrides.get(lower, lower))
     else:
         lemma = lower
     return (
         lower, lemma, kind, is_word,
-        is_word and lower in _clause_breaks(language),
-        is_negator(lower, language) if is_word else None,
+        is_word and lower in clause_breaks,
+        _negation_scope(lower, negation, language) if is_word else None,
         kind == "punct" and any(char in _SENTENCE_END for char in surface),
         kind == "punct" and any(char in _CLAUSE_PUNCTUATION for char in surface),
     )
@@ -232,28 +264,29 @@ def _describe(surface: str, kind: str, language: str) -> _Surface:
 # other spaces gives segments whose matches are those of the whole text, shifted. Sentence and
 # clause breaks inside a segment depend on the segment alone too (a segment ends at a space or
 # at the end of the text), so they are remembered relative to the segment's start.
-_SEGMENT_SPLIT = re.compile(r"(?<=[^\d€$£]) ").split
+# The pattern starts with the space itself and only then looks back at the character before
+# it: a leading literal lets the regex engine jump from space to space, several times faster
+# than trying a lookbehind at every character.
+_SEGMENT_SPLIT = re.compile(r" (?<=[^\d€$£] )").split
 
 
-class _Segment(NamedTuple):
-    """The tokens of one segment, with everything but the segment's position worked out."""
-
-    # Each token's text, lower, lemma, kind, start, end, sentence, clause and is_word, with
-    # offsets, sentence and clause numbers counted from the segment's start.
-    tokens: tuple[tuple[str, str, str, str, int, int, int, int, bool], ...]
-    # (position among the segment's tokens, scope) of each negation word.
-    negators: tuple[tuple[int, str], ...]
-    # How many sentences and clauses end in the segment.
-    sentences: int
-    clauses: int
-    # Whether its first token starts a clause ("maar"): counted in `tokens`, but not when it
-    # is the text's first token.
-    opens_clause: bool
+# One token of a segment: its text, lower, lemma, kind, start, end, sentence, clause and
+# is_word, with offsets, sentence and clause numbers counted from the segment's start.
+_SegmentToken = tuple[str, str, str, str, int, int, int, int, bool]
+# The tokens of one segment, with everything but the segment's position worked out:
+#   its tokens;
+#   (position among the segment's tokens, scope) of each negation word;
+#   how many sentences and clauses end in the segment;
+#   whether its first token starts a clause ("maar"): counted in its tokens, but not when it
+#   is the text's first token.
+# A plain tuple rather than a NamedTuple: tokenize unpacks one per segment of every comment,
+# and unpacking an exact tuple is cheaper than reading five named fields.
+_Segment = tuple[tuple[_SegmentToken, ...], tuple[tuple[int, str], ...], int, int, bool]
 
 
 def _segment(segment: str, surfaces: dict[tuple[str, str], _Surface], language: str) -> _Segment:
     """Tokenize one segment on its own (see _Segment)."""
-    tokens: list[tuple[str, str, str, str, int, int, int, int, bool]] = []
+    tokens: list[_SegmentToken] = []
     negators: list[tuple[int, str]] = []
     opens_clause = False
     sentence = 0
@@ -287,7 +320,7 @@ def _segment(segment: str, surfaces: dict[tuple[str, str], _Surface], language: 
         elif kind == "emoji":
             # An emoji usually closes a thought the way a full stop does.
             clause += 1
-    return _Segment(tuple(tokens), tuple(negators), sentence, clause, opens_clause)
+    return (tuple(tokens), tuple(negators), sentence, clause, opens_clause)
 
 
 _SEGMENT_MEMO: dict[str, dict[str, _Segment]] = {}
@@ -314,17 +347,17 @@ def tokenize(normalized: NormalizedText, language: str) -> tuple[Token, ...]:
             known = _segment(segment, surfaces, language)
             if len(segments) < _SEGMENT_LIMIT:
                 segments[segment] = known
-        if known.tokens:
-            if known.opens_clause and not tokens:
-                clause -= 1  # a clause word opening the text starts no new clause
-            if known.negators:
-                negators_at += [(len(tokens) + position, scope) for position, scope in known.negators]
-            for surface, lower, lemma, kind, start, end, in_sentence, in_clause, is_word in known.tokens:
-                # A Token built as a plain tuple: Token's own __new__ is a Python call per token.
-                tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start + offset, end + offset,
-                                                 sentence + in_sentence, clause + in_clause, False, is_word)))
-            sentence += known.sentences
-            clause += known.clauses
+        segment_tokens, segment_negators, segment_sentences, segment_clauses, opens_clause = known
+        if opens_clause and not tokens:
+            clause -= 1  # a clause word opening the text starts no new clause
+        if segment_negators:
+            negators_at += [(len(tokens) + position, scope) for position, scope in segment_negators]
+        for surface, lower, lemma, kind, start, end, in_sentence, in_clause, is_word in segment_tokens:
+            # A Token built as a plain tuple: Token's own __new__ is a Python call per token.
+            tokens.append(_new_tuple(Token, (surface, lower, lemma, kind, start + offset, end + offset,
+                                             sentence + in_sentence, clause + in_clause, False, is_word)))
+        sentence += segment_sentences
+        clause += segment_clauses
         offset += len(segment) + 1
     if negators_at:
         for index in _negated_positions(tokens, negators_at):
@@ -357,27 +390,3 @@ def _negated_positions(tokens: list[Token], negators_at: list[tuple[int, str]]) 
         flagged.update(j for j in span if tokens[j].clause == clause)
     return flagged
 
-
-def word_tokens(tokens: tuple[Token, ...]) -> list[Token]:
-    """Return only the word tokens."""
-    return [token for token in tokens if token.is_word or token.kind in ("money", "number")]
-
-
-def split_sentences(normalized: NormalizedText, tokens: tuple[Token, ...]) -> list[Span]:
-    """Return [start, end) spans of the sentences in the normalized text."""
-    spans: dict[int, list[int]] = {}
-    for token in tokens:
-        bounds = spans.setdefault(token.sentence, [token.start, token.end])
-        bounds[1] = token.end
-    return [(start, end) for start, end in spans.values()]
-
-
-def clause_spans(tokens: tuple[Token, ...]) -> dict[int, Span]:
-    """Return the [start, end) span of each clause in the normalized text."""
-    spans: dict[int, list[int]] = {}
-    for token in tokens:
-        if not (token.is_word or token.kind in ("money", "number")):
-            continue
-        bounds = spans.setdefault(token.clause, [token.start, token.end])
-        bounds[1] = token.end
-    return {key: (value[0], value[1]) for key, value in spans.items()}
