@@ -94,11 +94,33 @@ def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, s
     trailing = punctuation + (".",)
     abbr1, abbr2, abbr3 = engine.RE_ABBR1.match, engine.RE_ABBR2.match, engine.RE_ABBR3.match
     cache: dict[str, tuple[str, ...]] = {}
+    # Most new chunks are a word or number with marks around it: "(12345)", "Jansen," or
+    # "uur.". When the marks are punctuation found in no replacement, the loops below strip
+    # them one by one and nothing else happens (letters and digits are no punctuation, so they
+    # stop both loops, and no replacement can equal a piece that starts or ends with such a
+    # mark): such a chunk is split directly, and not remembered, as that costs more than this.
+    replaced = "".join(replace)
+    marks = "".join(mark for mark in punctuation if mark not in replaced)
+    if "." in replaced or any(mark.isalnum() for mark in trailing):
+        marks = ""  # not the Pattern this was written for: take the loops
+
+    def is_abbreviation(t: str) -> bool:
+        return t in abbreviations or abbr1(t) is not None or abbr2(t) is not None or abbr3(t) is not None
 
     def split(chunk: str) -> tuple[str, ...]:
         found = cache.get(chunk)
         if found is not None:
             return found
+        if marks:
+            body = chunk.lstrip(marks)
+            core = body.rstrip(marks)
+            if core.isalnum():
+                return (*chunk[:len(chunk) - len(body)], core, *body[len(core):])
+            # "uur." as the loops take it: one period after a word, which stays on it when
+            # the word with it is an abbreviation.
+            if len(core) == len(body) and core[-1:] == "." and core[:-1].isalnum():
+                lead = chunk[:len(chunk) - len(body)]
+                return (*lead, core) if is_abbreviation(core) else (*lead, core[:-1], ".")
         # The loop body of find_tokens, statement for statement.
         t = chunk
         tokens: list[str] = []
@@ -114,7 +136,7 @@ def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, s
                 tail.append("...")
                 t = t[:-3].rstrip(".")
             if t.endswith("."):
-                if t in abbreviations or abbr1(t) is not None or abbr2(t) is not None or abbr3(t) is not None:
+                if is_abbreviation(t):
                     break
                 tail.append(t[-1])
                 t = t[:-1]
@@ -159,10 +181,17 @@ def _fast_find_tokens(
     # with a line break takes the full path: "\n\n" is a sentence end across chunks.
     chunkwise = literal and not any(char.isspace() for a, _b in replacements for char in a)
     chunk_cache: dict[str, tuple[str, ...]] = {}
+    # A chunk without a quote, and without a character of each replacement that has none, is
+    # left as it is by the replacements and the quote spacing: it is one piece for split().
+    triggers = _QUOTES + "".join(a[0] for a, _b in replacements if _QUOTES_SET.isdisjoint(a))
+    untouched = frozenset(triggers).isdisjoint
+
     def chunk_tokens(chunk: str) -> tuple[str, ...]:
         found = chunk_cache.get(chunk)
         if found is not None:
             return found
+        if untouched(chunk):
+            return split(chunk)
         piece = chunk
         for a, b in replacements:
             piece = piece.replace(a, b)
@@ -217,6 +246,9 @@ def _fast_find_tokens(
     return _Tokenizer(find_tokens, chunk_tokens if chunkwise else None, glue_pairs, eos)
 
 
+# The quotes find_tokens puts spaces around.
+_QUOTES = "\u201c\u201d\u2018\u2019'\""
+_QUOTES_SET = frozenset(_QUOTES)
 _END_MARKS_BASE = ("...", ".", "!", "?")
 _CLOSERS_BASE = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")")
 
@@ -409,11 +441,12 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
     def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], str, str, bool]:
         assert chunk_tokens is not None
         tokens = chunk_tokens(chunk)
-        alone = eos not in tokens and not any(
-            before[-1:] + after[:1] in glue_pairs for before, after in zip(tokens, tokens[1:])
+        # (Lists, not generators: this runs for every new chunk, and they cost less here.)
+        alone = eos not in tokens and glue_pairs.isdisjoint(
+            [before[-1:] + after[:1] for before, after in zip(tokens, tokens[1:])]
         )
         described = (
-            tuple(known.get(word) or describe(word) for word in tokens),
+            tuple([known.get(word) or describe(word) for word in tokens]),
             tokens[0][:1] if tokens else "",
             tokens[-1][-1:] if tokens else "",
             alone,
