@@ -434,11 +434,18 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
     chunk_tokens = pattern_tokenizer.chunk_tokens
     glue_pairs = pattern_tokenizer.glue_pairs
     eos = pattern_tokenizer.eos
-    # Per chunk: its described words, the first character of its first token and the last of
-    # its last, and whether it can be read on its own (no glue pair or end mark inside). Bounded.
-    chunks: dict[str, tuple[tuple[_Word, ...], str, str, bool]] = {}
+    # Per chunk: its described words, the characters a preceding token may end with to glue to
+    # its first token (a set, so that reading a chunk builds no pair string), the last character
+    # of its last token, and whether it can be read on its own (no glue pair or end mark
+    # inside). Bounded.
+    chunks: dict[str, tuple[tuple[_Word, ...], frozenset[str], str, bool]] = {}
+    glue_firsts_by_second: dict[str, frozenset[str]] = {
+        second: frozenset(pair[0] for pair in glue_pairs if pair[1] == second)
+        for second in {pair[1] for pair in glue_pairs}
+    }
+    nothing: frozenset[str] = frozenset()
 
-    def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], str, str, bool]:
+    def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], frozenset[str], str, bool]:
         assert chunk_tokens is not None
         tokens = chunk_tokens(chunk)
         # (Lists, not generators: this runs for every new chunk, and they cost less here.)
@@ -447,7 +454,7 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
         )
         described = (
             tuple([known.get(word) or describe(word) for word in tokens]),
-            tokens[0][:1] if tokens else "",
+            glue_firsts_by_second.get(tokens[0][:1], nothing) if tokens else nothing,
             tokens[-1][-1:] if tokens else "",
             alone,
         )
@@ -460,8 +467,8 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
             words: list[_Word] = []
             last = ""
             for chunk in text.split():
-                described, first, final, alone = chunks.get(chunk) or describe_chunk(chunk)
-                if not alone or last + first in glue_pairs:
+                described, glues_after, final, alone = chunks.get(chunk) or describe_chunk(chunk)
+                if not alone or last in glues_after:
                     break
                 if described:
                     words += described
