@@ -49,6 +49,10 @@ _PAIR_GLUE_BAR = 90.0
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()
+    if lower.isalpha() or lower.isdecimal():
+        # Most words: no ordinal, time, price, dot, hyphen or apostrophe in them, so none of the
+        # cases below changes them. (isdecimal is re's \d: a number is its own price match.)
+        return lower
     if lower in _ORDINALS:
         return _ORDINALS[lower]
     day = _DAY_ORDINAL_RE.match(lower)
@@ -377,6 +381,12 @@ class _ItemIndex:
 
     def plan(self, form: str, threshold: float) -> _WordPlan:
         """Return what `form` can start in this campaign (computed on first sight)."""
+        # Only aliases whose first word shares a first letter with this word (or has the first
+        # two letters swapped) can match here; this keeps fuzzy matching off most windows. Most
+        # new words (numbers, names) start nothing: settled before the cache, not remembered.
+        by_letter = self.by_letter
+        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
+            return _NO_PLAN
         known = self._plans.get(threshold)
         if known is None:
             known = self._plans.setdefault(threshold, {})
@@ -389,11 +399,7 @@ class _ItemIndex:
         return found
 
     def _make_plan(self, form: str, threshold: float) -> _WordPlan:
-        # Only aliases whose first word shares a first letter with this word (or has the first
-        # two letters swapped) can match here; this keeps fuzzy matching off most windows.
         by_letter = self.by_letter
-        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
-            return _NO_PLAN  # most new words (numbers, names) start nothing in a campaign
         starts: list[_AliasStart] = []
         seen: set[int] = set()
         for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
