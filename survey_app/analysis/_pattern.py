@@ -381,6 +381,8 @@ def dutch_scorer() -> Any:
 # subjectivity, intensity, modifies), negation, len(w.strip("'")) > 1, len(w) > 2, whether it is
 # "!", "(!)" or an emoticon, and the emoticon's polarity.
 _Word = tuple[str, tuple[float, float, float, bool] | None, bool, bool, bool, bool, float | None]
+# What the walk needs of one whitespace-separated chunk: see _scorer.
+_Chunk = tuple[tuple[_Word, ...], frozenset[str], str, bool, bool, bool]
 
 
 def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -> Any:
@@ -394,7 +396,8 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
 
     Most texts do not even need the tokenizer's sentences: when no two neighbouring tokens can
     be glued and there is no end-of-sentence mark, the words are the tokens of the text's
-    chunks one after another, and each chunk's described words are remembered.
+    chunks one after another, and each chunk's described words are remembered. Chunks whose
+    words cannot change the scores where they stand (most of them) are left out of the walk.
     """
     if dict.__len__(sentiment) == 0:
         sentiment.load()
@@ -436,27 +439,47 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
     eos = pattern_tokenizer.eos
     # Per chunk: its described words, the characters a preceding token may end with to glue to
     # its first token (a set, so that reading a chunk builds no pair string), the last character
-    # of its last token, and whether it can be read on its own (no glue pair or end mark
-    # inside). Bounded.
-    chunks: dict[str, tuple[tuple[_Word, ...], frozenset[str], str, bool]] = {}
+    # of its last token, whether it can be read on its own (no glue pair or end mark inside),
+    # whether its words are inert and whether it clears the walk's state (see words_of).
+    # Bounded.
+    chunks: dict[str, _Chunk] = {}
     glue_firsts_by_second: dict[str, frozenset[str]] = {
         second: frozenset(pair[0] for pair in glue_pairs if pair[1] == second)
         for second in {pair[1] for pair in glue_pairs}
     }
     nothing: frozenset[str] = frozenset()
 
-    def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], frozenset[str], str, bool]:
+    def describe_chunk(chunk: str) -> _Chunk:
         assert chunk_tokens is not None
         tokens = chunk_tokens(chunk)
         # (Lists, not generators: this runs for every new chunk, and they cost less here.)
         alone = eos not in tokens and glue_pairs.isdisjoint(
             [before[-1:] + after[:1] for before, after in zip(tokens, tokens[1:])]
         )
+        words = tuple([known.get(word) or describe(word) for word in tokens])
+        # An inert word is in no lexicon entry, no negation and no "!", "(!)" or emoticon: with
+        # no modifier and no negation pending, the walk passes it by without a change.
+        inert = True
+        for _w, info, negates, _stripped, _long, special, _face in words:
+            if info is not None or negates or special:
+                inert = False
+                break
+        # Whatever is pending before it, the walk leaves no modifier and no negation after a
+        # lexicon word that modifies and negates nothing, or after an inert word with
+        # len(w.strip("'")) > 1 and len(w) > 2.
+        clears = False
+        if words:
+            _w, info, negates, long_stripped, long, special, _face = words[-1]
+            clears = not negates and (
+                not info[3] if info is not None else not special and long_stripped and long
+            )
         described = (
-            tuple([known.get(word) or describe(word) for word in tokens]),
+            words,
             glue_firsts_by_second.get(tokens[0][:1], nothing) if tokens else nothing,
             tokens[-1][-1:] if tokens else "",
             alone,
+            inert,
+            clears,
         )
         if len(chunks) < _CACHE_LIMIT:
             chunks[chunk] = described
@@ -466,13 +489,18 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
         if chunk_tokens is not None and "\n" not in text:
             words: list[_Word] = []
             last = ""
+            # Whether the walk has no modifier and no negation pending here: then the words of
+            # an inert chunk change nothing and are left out.
+            clear = True
             for chunk in text.split():
-                described, glues_after, final, alone = chunks.get(chunk) or describe_chunk(chunk)
+                described, glues_after, final, alone, inert, clears = chunks.get(chunk) or describe_chunk(chunk)
                 if not alone or last in glues_after:
                     break
                 if described:
-                    words += described
                     last = final
+                    if not (inert and clear):
+                        words += described
+                        clear = clears
             else:
                 return words
         return [known.get(word) or describe(word) for word in " ".join(tokenizer(text)).split()]
