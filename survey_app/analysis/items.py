@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, LCSseq
 
 from .resources import load_json
-from .text import NormalizedText, Token
+from .text import _WORD_KINDS, NormalizedText, Token
 from .types import ItemMention, PromisedItem
 
 # Words that never identify an item on their own, even when only one item contains them:
@@ -30,6 +30,8 @@ COMMON_TOKENS = frozenset(
     """.split()
 )
 _ARTICLES = frozenset({"de", "het", "een", "the", "a", "an"})
+# The kinds of comment tokens compared with item names: words (token.is_word) and numbers.
+_COMPARED_KINDS = _WORD_KINDS | {"money", "number"}
 
 _MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
 # Ordinals written with digits compare as words: "de 2e gratis" names "tweede gratis".
@@ -462,13 +464,14 @@ def find_mentions(
     threshold: float = 85.0,
 ) -> list[MatchedMention]:
     """Return the promised items and bare cities a comment names, best match per text span."""
-    words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
+    # (The tokens themselves, not (position, token) pairs: a chosen mention looks its
+    # positions up, and most comments have none.)
+    words = [token for token in tokens if token.kind in _COMPARED_KINDS]
     index = _campaign_index(tuple(items))
     # A word's canonical form, plan and city depend on its text and kind alone: remembered per
     # campaign, bounded like the other per-word caches.
     known = index.words(threshold)
-    facts = [found if (found := known.get((token.text, token.kind))) is not None
-             else index.word(token.text, token.kind, threshold) for _index, token in words]
+    facts = [known.get((token.text, token.kind)) or index.word(token.text, token.kind, threshold) for token in words]
     forms = [fact.form for fact in facts]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     # (Most comments have no currency word: the list scans settle that without a loop.)
@@ -533,7 +536,7 @@ def find_mentions(
                     candidates.append((80.0, 90.0, start, start + 1, item, None))
         # Cities: a word that starts a multi-word city name, or that names one on its own.
         if fact.starts_city and start + 1 < count:
-            pair = f"{words[start][1].lower} {words[start + 1][1].lower}"
+            pair = f"{words[start].lower} {words[start + 1].lower}"
             if pair in cities:
                 candidates.append((50.0, 100.0, start, start + 1, None, cities[pair]))
         if fact.city is not None:
@@ -547,14 +550,15 @@ def find_mentions(
         if span_positions & taken:
             continue
         taken |= span_positions
-        start_token = words[first][1]
-        end_token = words[last][1]
+        start_token = words[first]
+        end_token = words[last]
         span = normalized.original_span(start_token.start, end_token.end)
         matched = normalized.original[span[0]:span[1]]
         mention = ItemMention(item=found_item, span=span, matched_text=matched,
                               similarity=round(similarity / 100.0, 3),
                               city=city if found_item is None else found_item.city)
-        chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
+        # Tokens differ in their offsets, so the first equal token is the token itself.
+        chosen.append(MatchedMention(mention, tokens.index(start_token), tokens.index(end_token)))
     chosen.sort(key=lambda m: m.first)
     return chosen
 
