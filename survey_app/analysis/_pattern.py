@@ -452,10 +452,11 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
     def describe_chunk(chunk: str) -> _Chunk:
         assert chunk_tokens is not None
         tokens = chunk_tokens(chunk)
-        # (Lists, not generators: this runs for every new chunk, and they cost less here.)
-        alone = eos not in tokens and glue_pairs.isdisjoint(
+        # (Lists, not generators: this runs for every new chunk, and they cost less here. Most
+        # new chunks are one bare word, with no neighbours to glue.)
+        alone = eos not in tokens and (len(tokens) < 2 or glue_pairs.isdisjoint(
             [before[-1:] + after[:1] for before, after in zip(tokens, tokens[1:])]
-        )
+        ))
         words = tuple([known.get(word) or describe(word) for word in tokens])
         # An inert word is in no lexicon entry, no negation and no "!", "(!)" or emoticon: with
         # no modifier and no negation pending, the walk passes it by without a change.
