@@ -541,6 +541,8 @@ def find_mentions(
                 candidates.append((50.0, 100.0, start, start + 1, None, cities[pair]))
         if fact.city is not None:
             candidates.append((50.0, 100.0, start, start, None, fact.city))
+    if not candidates:
+        return []  # most comments name nothing
     # Best first; a longer, better match claims its tokens, weaker overlapping ones drop out.
     candidates.sort(key=lambda c: (-c[0], c[2]))
     taken: set[int] = set()
