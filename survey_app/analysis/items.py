@@ -343,7 +343,7 @@ class _ItemIndex:
         self.cities = (cities, city_starts)
         self._plans: dict[float, dict[str, _WordPlan]] = {}
         self._pairs: dict[tuple[str, str, bool, float], tuple[float, bool]] = {}
-        self._words: dict[float, dict[tuple[str, str], _WordFacts]] = {}
+        self._words: dict[float, dict[str, dict[str, _WordFacts]]] = {}
 
     def pair_score(self, seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
         """_pair_score, remembered."""
@@ -356,11 +356,15 @@ class _ItemIndex:
             self._pairs[key] = found
         return found
 
-    def words(self, threshold: float) -> dict[tuple[str, str], _WordFacts]:
-        """Return the word facts made so far for a threshold, by (text, kind) (see word())."""
+    def words(self, threshold: float) -> dict[str, dict[str, _WordFacts]]:
+        """Return the word facts made so far for a threshold, by kind and text (see word()).
+
+        Every compared kind has its dict from the start. (By kind, then text: a lookup needs
+        no (text, kind) key tuple built and hashed per word.)
+        """
         found = self._words.get(threshold)
         if found is None:
-            found = self._words.setdefault(threshold, {})
+            found = self._words.setdefault(threshold, {kind: {} for kind in _COMPARED_KINDS})
         return found
 
     def word(self, text: str, kind: str, threshold: float) -> _WordFacts:
@@ -375,10 +379,10 @@ class _ItemIndex:
         starts_city = lower in city_starts
         active = bool(plan.alias_starts or plan.distinctive or plan.glue_targets) or city is not None or starts_city
         found = _WordFacts(form, plan, city, starts_city, active)
-        known = self.words(threshold)
+        known = self.words(threshold).setdefault(kind, {})
         if len(known) >= _WORD_CACHE_LIMIT:
             known.clear()
-        known[(text, kind)] = found
+        known[text] = found
         return found
 
     def plan(self, form: str, threshold: float) -> _WordPlan:
@@ -471,7 +475,7 @@ def find_mentions(
     # A word's canonical form, plan and city depend on its text and kind alone: remembered per
     # campaign, bounded like the other per-word caches.
     known = index.words(threshold)
-    facts = [known.get((token.text, token.kind)) or index.word(token.text, token.kind, threshold) for token in words]
+    facts = [known[token.kind].get(token.text) or index.word(token.text, token.kind, threshold) for token in words]
     forms = [fact.form for fact in facts]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     # (Most comments have no currency word: the list scans settle that without a loop.)
