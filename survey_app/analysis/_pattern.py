@@ -94,11 +94,33 @@ def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, s
     trailing = punctuation + (".",)
     abbr1, abbr2, abbr3 = engine.RE_ABBR1.match, engine.RE_ABBR2.match, engine.RE_ABBR3.match
     cache: dict[str, tuple[str, ...]] = {}
+    # Most new chunks are a word or number with marks around it: "(12345)", "Jansen," or
+    # "uur.". When the marks are punctuation found in no replacement, the loops below strip
+    # them one by one and nothing else happens (letters and digits are no punctuation, so they
+    # stop both loops, and no replacement can equal a piece that starts or ends with such a
+    # mark): such a chunk is split directly, and not remembered, as that costs more than this.
+    replaced = "".join(replace)
+    marks = "".join(mark for mark in punctuation if mark not in replaced)
+    if "." in replaced or any(mark.isalnum() for mark in trailing):
+        marks = ""  # not the Pattern this was written for: take the loops
+
+    def is_abbreviation(t: str) -> bool:
+        return t in abbreviations or abbr1(t) is not None or abbr2(t) is not None or abbr3(t) is not None
 
     def split(chunk: str) -> tuple[str, ...]:
         found = cache.get(chunk)
         if found is not None:
             return found
+        if marks:
+            body = chunk.lstrip(marks)
+            core = body.rstrip(marks)
+            if core.isalnum():
+                return (*chunk[:len(chunk) - len(body)], core, *body[len(core):])
+            # "uur." as the loops take it: one period after a word, which stays on it when
+            # the word with it is an abbreviation.
+            if len(core) == len(body) and core[-1:] == "." and core[:-1].isalnum():
+                lead = chunk[:len(chunk) - len(body)]
+                return (*lead, core) if is_abbreviation(core) else (*lead, core[:-1], ".")
         # The loop body of find_tokens, statement for statement.
         t = chunk
         tokens: list[str] = []
@@ -114,7 +136,7 @@ def _chunk_splitter(engine: ModuleType, abbreviations: Any, replace: dict[str, s
                 tail.append("...")
                 t = t[:-3].rstrip(".")
             if t.endswith("."):
-                if t in abbreviations or abbr1(t) is not None or abbr2(t) is not None or abbr3(t) is not None:
+                if is_abbreviation(t):
                     break
                 tail.append(t[-1])
                 t = t[:-1]
@@ -159,10 +181,17 @@ def _fast_find_tokens(
     # with a line break takes the full path: "\n\n" is a sentence end across chunks.
     chunkwise = literal and not any(char.isspace() for a, _b in replacements for char in a)
     chunk_cache: dict[str, tuple[str, ...]] = {}
+    # A chunk without a quote, and without a character of each replacement that has none, is
+    # left as it is by the replacements and the quote spacing: it is one piece for split().
+    triggers = _QUOTES + "".join(a[0] for a, _b in replacements if _QUOTES_SET.isdisjoint(a))
+    untouched = frozenset(triggers).isdisjoint
+
     def chunk_tokens(chunk: str) -> tuple[str, ...]:
         found = chunk_cache.get(chunk)
         if found is not None:
             return found
+        if untouched(chunk):
+            return split(chunk)
         piece = chunk
         for a, b in replacements:
             piece = piece.replace(a, b)
@@ -217,6 +246,9 @@ def _fast_find_tokens(
     return _Tokenizer(find_tokens, chunk_tokens if chunkwise else None, glue_pairs, eos)
 
 
+# The quotes find_tokens puts spaces around.
+_QUOTES = "\u201c\u201d\u2018\u2019'\""
+_QUOTES_SET = frozenset(_QUOTES)
 _END_MARKS_BASE = ("...", ".", "!", "?")
 _CLOSERS_BASE = ("'", '"', "\u201d", "\u2019", "...", ".", "!", "?", ")")
 
@@ -349,6 +381,8 @@ def dutch_scorer() -> Any:
 # subjectivity, intensity, modifies), negation, len(w.strip("'")) > 1, len(w) > 2, whether it is
 # "!", "(!)" or an emoticon, and the emoticon's polarity.
 _Word = tuple[str, tuple[float, float, float, bool] | None, bool, bool, bool, bool, float | None]
+# What the walk needs of one whitespace-separated chunk: see _scorer.
+_Chunk = tuple[tuple[_Word, ...], frozenset[str], str, bool, bool, bool]
 
 
 def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -> Any:
@@ -362,7 +396,8 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
 
     Most texts do not even need the tokenizer's sentences: when no two neighbouring tokens can
     be glued and there is no end-of-sentence mark, the words are the tokens of the text's
-    chunks one after another, and each chunk's described words are remembered.
+    chunks one after another, and each chunk's described words are remembered. Chunks whose
+    words cannot change the scores where they stand (most of them) are left out of the walk.
     """
     if dict.__len__(sentiment) == 0:
         sentiment.load()
@@ -402,21 +437,50 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
     chunk_tokens = pattern_tokenizer.chunk_tokens
     glue_pairs = pattern_tokenizer.glue_pairs
     eos = pattern_tokenizer.eos
-    # Per chunk: its described words, the first character of its first token and the last of
-    # its last, and whether it can be read on its own (no glue pair or end mark inside). Bounded.
-    chunks: dict[str, tuple[tuple[_Word, ...], str, str, bool]] = {}
+    # Per chunk: its described words, the characters a preceding token may end with to glue to
+    # its first token (a set, so that reading a chunk builds no pair string), the last character
+    # of its last token, whether it can be read on its own (no glue pair or end mark inside),
+    # whether its words are inert and whether it clears the walk's state (see words_of).
+    # Bounded.
+    chunks: dict[str, _Chunk] = {}
+    glue_firsts_by_second: dict[str, frozenset[str]] = {
+        second: frozenset(pair[0] for pair in glue_pairs if pair[1] == second)
+        for second in {pair[1] for pair in glue_pairs}
+    }
+    nothing: frozenset[str] = frozenset()
 
-    def describe_chunk(chunk: str) -> tuple[tuple[_Word, ...], str, str, bool]:
+    def describe_chunk(chunk: str) -> _Chunk:
         assert chunk_tokens is not None
         tokens = chunk_tokens(chunk)
-        alone = eos not in tokens and not any(
-            before[-1:] + after[:1] in glue_pairs for before, after in zip(tokens, tokens[1:])
-        )
+        # (Lists, not generators: this runs for every new chunk, and they cost less here. Most
+        # new chunks are one bare word, with no neighbours to glue.)
+        alone = eos not in tokens and (len(tokens) < 2 or glue_pairs.isdisjoint(
+            [before[-1:] + after[:1] for before, after in zip(tokens, tokens[1:])]
+        ))
+        words = tuple([known.get(word) or describe(word) for word in tokens])
+        # An inert word is in no lexicon entry, no negation and no "!", "(!)" or emoticon: with
+        # no modifier and no negation pending, the walk passes it by without a change.
+        inert = True
+        for _w, info, negates, _stripped, _long, special, _face in words:
+            if info is not None or negates or special:
+                inert = False
+                break
+        # Whatever is pending before it, the walk leaves no modifier and no negation after a
+        # lexicon word that modifies and negates nothing, or after an inert word with
+        # len(w.strip("'")) > 1 and len(w) > 2.
+        clears = False
+        if words:
+            _w, info, negates, long_stripped, long, special, _face = words[-1]
+            clears = not negates and (
+                not info[3] if info is not None else not special and long_stripped and long
+            )
         described = (
-            tuple(known.get(word) or describe(word) for word in tokens),
-            tokens[0][:1] if tokens else "",
+            words,
+            glue_firsts_by_second.get(tokens[0][:1], nothing) if tokens else nothing,
             tokens[-1][-1:] if tokens else "",
             alone,
+            inert,
+            clears,
         )
         if len(chunks) < _CACHE_LIMIT:
             chunks[chunk] = described
@@ -426,13 +490,18 @@ def _scorer(sentiment: Any, engine: ModuleType, pattern_tokenizer: _Tokenizer) -
         if chunk_tokens is not None and "\n" not in text:
             words: list[_Word] = []
             last = ""
+            # Whether the walk has no modifier and no negation pending here: then the words of
+            # an inert chunk change nothing and are left out.
+            clear = True
             for chunk in text.split():
-                described, first, final, alone = chunks.get(chunk) or describe_chunk(chunk)
-                if not alone or last + first in glue_pairs:
+                described, glues_after, final, alone, inert, clears = chunks.get(chunk) or describe_chunk(chunk)
+                if not alone or last in glues_after:
                     break
                 if described:
-                    words += described
                     last = final
+                    if not (inert and clear):
+                        words += described
+                        clear = clears
             else:
                 return words
         return [known.get(word) or describe(word) for word in " ".join(tokenizer(text)).split()]

@@ -17,7 +17,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, LCSseq
 
 from .resources import load_json
-from .text import NormalizedText, Token
+from .text import _WORD_KINDS, NormalizedText, Token
 from .types import ItemMention, PromisedItem
 
 # Words that never identify an item on their own, even when only one item contains them:
@@ -30,6 +30,8 @@ COMMON_TOKENS = frozenset(
     """.split()
 )
 _ARTICLES = frozenset({"de", "het", "een", "the", "a", "an"})
+# The kinds of comment tokens compared with item names: words (token.is_word) and numbers.
+_COMPARED_KINDS = _WORD_KINDS | {"money", "number"}
 
 _MONEY_RE = re.compile(r"\d+(?:[.,]\d+)?")
 # Ordinals written with digits compare as words: "de 2e gratis" names "tweede gratis".
@@ -49,6 +51,10 @@ _PAIR_GLUE_BAR = 90.0
 def canonical(token_text: str, kind: str = "word") -> str:
     """Return the form used to compare tokens: lowercase, no dots or apostrophes, bare numbers."""
     lower = token_text.lower()
+    if lower.isalpha() or lower.isdecimal():
+        # Most words: no ordinal, time, price, dot, hyphen or apostrophe in them, so none of the
+        # cases below changes them. (isdecimal is re's \d: a number is its own price match.)
+        return lower
     if lower in _ORDINALS:
         return _ORDINALS[lower]
     day = _DAY_ORDINAL_RE.match(lower)
@@ -337,7 +343,7 @@ class _ItemIndex:
         self.cities = (cities, city_starts)
         self._plans: dict[float, dict[str, _WordPlan]] = {}
         self._pairs: dict[tuple[str, str, bool, float], tuple[float, bool]] = {}
-        self._words: dict[float, dict[tuple[str, str], _WordFacts]] = {}
+        self._words: dict[float, dict[str, dict[str, _WordFacts]]] = {}
 
     def pair_score(self, seen: str, wanted: str, multi_word: bool, threshold: float) -> tuple[float, bool]:
         """_pair_score, remembered."""
@@ -350,11 +356,15 @@ class _ItemIndex:
             self._pairs[key] = found
         return found
 
-    def words(self, threshold: float) -> dict[tuple[str, str], _WordFacts]:
-        """Return the word facts made so far for a threshold, by (text, kind) (see word())."""
+    def words(self, threshold: float) -> dict[str, dict[str, _WordFacts]]:
+        """Return the word facts made so far for a threshold, by kind and text (see word()).
+
+        Every compared kind has its dict from the start. (By kind, then text: a lookup needs
+        no (text, kind) key tuple built and hashed per word.)
+        """
         found = self._words.get(threshold)
         if found is None:
-            found = self._words.setdefault(threshold, {})
+            found = self._words.setdefault(threshold, {kind: {} for kind in _COMPARED_KINDS})
         return found
 
     def word(self, text: str, kind: str, threshold: float) -> _WordFacts:
@@ -369,14 +379,20 @@ class _ItemIndex:
         starts_city = lower in city_starts
         active = bool(plan.alias_starts or plan.distinctive or plan.glue_targets) or city is not None or starts_city
         found = _WordFacts(form, plan, city, starts_city, active)
-        known = self.words(threshold)
+        known = self.words(threshold).setdefault(kind, {})
         if len(known) >= _WORD_CACHE_LIMIT:
             known.clear()
-        known[(text, kind)] = found
+        known[text] = found
         return found
 
     def plan(self, form: str, threshold: float) -> _WordPlan:
         """Return what `form` can start in this campaign (computed on first sight)."""
+        # Only aliases whose first word shares a first letter with this word (or has the first
+        # two letters swapped) can match here; this keeps fuzzy matching off most windows. Most
+        # new words (numbers, names) start nothing: settled before the cache, not remembered.
+        by_letter = self.by_letter
+        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
+            return _NO_PLAN
         known = self._plans.get(threshold)
         if known is None:
             known = self._plans.setdefault(threshold, {})
@@ -389,11 +405,7 @@ class _ItemIndex:
         return found
 
     def _make_plan(self, form: str, threshold: float) -> _WordPlan:
-        # Only aliases whose first word shares a first letter with this word (or has the first
-        # two letters swapped) can match here; this keeps fuzzy matching off most windows.
         by_letter = self.by_letter
-        if form[:1] not in by_letter and form[1:2] not in by_letter and form[:1] not in self.distinctive:
-            return _NO_PLAN  # most new words (numbers, names) start nothing in a campaign
         starts: list[_AliasStart] = []
         seen: set[int] = set()
         for alias in (*by_letter.get(form[:1], ()), *by_letter.get(form[1:2], ())) if form else ():
@@ -456,13 +468,14 @@ def find_mentions(
     threshold: float = 85.0,
 ) -> list[MatchedMention]:
     """Return the promised items and bare cities a comment names, best match per text span."""
-    words = [(index, token) for index, token in enumerate(tokens) if token.is_word or token.kind in ("money", "number")]
+    # (The tokens themselves, not (position, token) pairs: a chosen mention looks its
+    # positions up, and most comments have none.)
+    words = [token for token in tokens if token.kind in _COMPARED_KINDS]
     index = _campaign_index(tuple(items))
     # A word's canonical form, plan and city depend on its text and kind alone: remembered per
     # campaign, bounded like the other per-word caches.
     known = index.words(threshold)
-    facts = [found if (found := known.get((token.text, token.kind))) is not None
-             else index.word(token.text, token.kind, threshold) for _index, token in words]
+    facts = [known[token.kind].get(token.text) or index.word(token.text, token.kind, threshold) for token in words]
     forms = [fact.form for fact in facts]
     # Drop a currency word after a number, as in the labels: "89 euro" compares as "89".
     # (Most comments have no currency word: the list scans settle that without a loop.)
@@ -527,11 +540,13 @@ def find_mentions(
                     candidates.append((80.0, 90.0, start, start + 1, item, None))
         # Cities: a word that starts a multi-word city name, or that names one on its own.
         if fact.starts_city and start + 1 < count:
-            pair = f"{words[start][1].lower} {words[start + 1][1].lower}"
+            pair = f"{words[start].lower} {words[start + 1].lower}"
             if pair in cities:
                 candidates.append((50.0, 100.0, start, start + 1, None, cities[pair]))
         if fact.city is not None:
             candidates.append((50.0, 100.0, start, start, None, fact.city))
+    if not candidates:
+        return []  # most comments name nothing
     # Best first; a longer, better match claims its tokens, weaker overlapping ones drop out.
     candidates.sort(key=lambda c: (-c[0], c[2]))
     taken: set[int] = set()
@@ -541,14 +556,15 @@ def find_mentions(
         if span_positions & taken:
             continue
         taken |= span_positions
-        start_token = words[first][1]
-        end_token = words[last][1]
+        start_token = words[first]
+        end_token = words[last]
         span = normalized.original_span(start_token.start, end_token.end)
         matched = normalized.original[span[0]:span[1]]
         mention = ItemMention(item=found_item, span=span, matched_text=matched,
                               similarity=round(similarity / 100.0, 3),
                               city=city if found_item is None else found_item.city)
-        chosen.append(MatchedMention(mention, words[first][0], words[last][0]))
+        # Tokens differ in their offsets, so the first equal token is the token itself.
+        chosen.append(MatchedMention(mention, tokens.index(start_token), tokens.index(end_token)))
     chosen.sort(key=lambda m: m.first)
     return chosen
 

