@@ -10,8 +10,6 @@ from typing import Any
 
 from flask import Flask
 
-from survey_app.models import MAX_REMINDERS
-
 ENV_PREFIX = "SURVEY_APP"
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "survey_app.db"
@@ -121,6 +119,10 @@ def refuse_unusable_settings(config: dict[str, Any]) -> None:
 
 def reminder_days_from(value: Any) -> list[int]:
     """Read REMINDER_DAYS: at most MAX_REMINDERS increasing, positive day counts ([] sends none)."""
+    # Imported here: this module is imported with the package, also by the analysis library,
+    # which must not pay for SQLAlchemy and the models.
+    from survey_app.models import MAX_REMINDERS
+
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value]
     elif isinstance(value, str):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,18 @@ def test_no_forbidden_imports(path: Path) -> None:
 )
 def test_the_checker_itself(module: str, forbidden: bool) -> None:
     assert is_forbidden(module) is forbidden
+
+
+def test_using_the_library_loads_no_database_layer() -> None:
+    # The package's __init__ runs first: an import it gains (the models, SQLAlchemy) would make
+    # every library user pay for it at start-up, which the file check above cannot see.
+    code = (
+        "import sys\n"
+        "from survey_app.analysis import analyze_comment\n"
+        "analyze_comment('De vestiging was dicht', score=3)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in {'sqlalchemy', 'flask_sqlalchemy'}"
+        " or name == 'survey_app.models'))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE_DIR.parent.parent)
+    assert loaded.stdout.strip() == "[]"
