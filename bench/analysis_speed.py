@@ -80,7 +80,7 @@ def layer_times(texts: list[tuple[str, str]], items: list, passes: int) -> dict[
     from survey_app.analysis.items import find_mentions
     from survey_app.analysis.language import detect_language
     from survey_app.analysis.model import model_input, predict
-    from survey_app.analysis.rules import match_rules
+    from survey_app.analysis.rules import match_comment
     from survey_app.analysis.sentiment import sentence_sentiment
     from survey_app.analysis.text import normalize, tokenize
 
@@ -100,10 +100,7 @@ def layer_times(texts: list[tuple[str, str]], items: list, passes: int) -> dict[
           list(zip(tokens, languages, normalized)))
     mentions = timed("promised items (rapidfuzz)", lambda nt: find_mentions(nt[0], nt[1], items),
                      list(zip(normalized, tokens)))
-    timed("rules (both languages)",
-          lambda tl: (match_rules(tl[0], tl[1]),
-                      match_rules(tl[0], "en" if tl[1] == "nl" else "nl", portable_only=True)),
-          list(zip(tokens, languages)))
+    timed("rules (both languages)", lambda tl: match_comment(tl[0], tl[1]), list(zip(tokens, languages)))
     timed("model (TF-IDF + logistic regression)",
           lambda ntl: predict(model_input(ntl[0].text, [t.lemma for t in ntl[1] if t.is_word]), ntl[2]),
           list(zip(normalized, tokens, languages)))

@@ -52,13 +52,25 @@ def _function_words() -> dict[str, frozenset[str]]:
     return {language: stop - shared - ambiguous for language, stop in words.items()}
 
 
-def _clear_from_function_words(words: list[str]) -> str | None:
-    """Return a language when its function words alone settle it ("de", "het" vs "the", "and").
+def _clear_from_function_words(text: str) -> tuple[int, str | None]:
+    """Return how many words the text has, and a language when its function words alone settle
+    it ("de", "het" vs "the", "and"), else None.
 
     Most answers are settled this way, which spares loading and running the statistical
     detector; anything mixed or unclear still goes to py3langid.
     """
-    return _clear_language(_owners_of(words))
+    known = _PIECE_WORDS
+    word_count = 0
+    owners: list[str] = []
+    for piece in text.split(" "):
+        described = known.get(piece)
+        if described is None:
+            described = _piece_words(piece)
+        piece_word_count, piece_owners = described
+        word_count += piece_word_count
+        if piece_owners:
+            owners += piece_owners
+    return word_count, _clear_language(owners)
 
 
 def _owners_of(words: list[str]) -> list[str]:
@@ -127,20 +139,9 @@ def check_language(language: str | None) -> str | None:
 def detect_language(text: str, fallback: str | None = None) -> str:
     """Return "nl" or "en" for a comment, trusting fallback for very short or unclear text."""
     fallback = check_language(fallback)
-    known = _PIECE_WORDS
-    word_count = 0
-    owners: list[str] = []
-    for piece in text.split(" "):
-        described = known.get(piece)
-        if described is None:
-            described = _piece_words(piece)
-        piece_word_count, piece_owners = described
-        word_count += piece_word_count
-        if piece_owners:
-            owners += piece_owners
+    word_count, clear = _clear_from_function_words(text)
     if not word_count:
         return fallback or DEFAULT_LANGUAGE
-    clear = _clear_language(owners)
     if clear is not None and (fallback is None or word_count >= MIN_WORDS):
         return clear
     if fallback is not None and word_count < MIN_WORDS:

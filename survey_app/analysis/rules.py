@@ -275,6 +275,11 @@ def _starts_portable(ruleset: RuleSet, patterns: frozenset[str]) -> bool:
     return any(pattern in starters for pattern in patterns)
 
 
+def _marks_start_portable(ruleset: RuleSet, extra: Mapping[int, frozenset[str]] | None) -> bool:
+    """Tell whether an item mark the detector added ("<product>") starts a portable rule."""
+    return bool(extra) and any(_starts_portable(ruleset, marks) for marks in extra.values())
+
+
 def _token_patterns(language: str, lower: str, lemma: str) -> frozenset[str]:
     ruleset = load_rules(language)
     if lower.isdigit() and lemma.isdigit() and ruleset.numbers_match_exactly:
@@ -350,7 +355,7 @@ def match_comment(
     words, patterns, index, starts_other = _index_tokens(tokens, language, extra)
     hits = _match(load_rules(language), tokens, False, words, patterns, index)
     other = load_rules(_OTHER_LANGUAGE[language])
-    if starts_other or (extra and any(_starts_portable(other, marks) for marks in extra.values())):
+    if starts_other or _marks_start_portable(other, extra):
         words, patterns, index, _starts_own = _index_tokens(tokens, other.language, extra)
         hits += _match(other, tokens, True, words, patterns, index)
     return hits
@@ -544,9 +549,9 @@ def _could_start_portable(
     ruleset: RuleSet, tokens: Sequence[Token], extra: Mapping[int, frozenset[str]] | None,
 ) -> bool:
     """Tell whether a word, emoji or number of the tokens, or an extra pattern, starts a portable rule."""
-    starters = ruleset.portable_starters
-    if extra and any(pattern in starters for patterns in extra.values() for pattern in patterns):
+    if _marks_start_portable(ruleset, extra):
         return True
+    starters = ruleset.portable_starters
     # The answer for a word of this ruleset's language is remembered with its patterns in the
     # other language (see _WORDS_OF).
     other = _OTHER_LANGUAGE[ruleset.language]

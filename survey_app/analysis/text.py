@@ -161,15 +161,21 @@ def _lexicon(language: str) -> dict[str, object]:
     return load_json(f"lexicon_{language}.json")  # type: ignore[no-any-return]
 
 
-@functools.lru_cache(maxsize=131072)
 def lemmatize(word: str, language: str) -> str:
     """Return the simplemma lemma of a lowercase word, with the library's own overrides."""
-    overrides = _lexicon(language)["lemma_overrides"]
-    assert isinstance(overrides, dict)
+    overrides = _word_tables(language)[0]
     if word in overrides:
         return str(overrides[word])
     if not word[:1].isalpha():
-        return word
+        return word  # "12345", "3x": simplemma has no lemma for them
+    return _simplemma_lemma(word, language)
+
+
+@functools.lru_cache(maxsize=131072)
+def _simplemma_lemma(word: str, language: str) -> str:
+    # Cached: simplemma is slow on a new word. Only this step is: the overrides and numbers
+    # lemmatize settles first cost a lookup, and a number, new in most comments that have one,
+    # would only add an entry nothing asks for again.
     import simplemma  # imported on first use: loading it is a noticeable share of start-up
 
     return simplemma.lemmatize(word, lang=language).lower()
@@ -232,21 +238,17 @@ def _word_tables(language: str) -> tuple[dict[str, str], dict[str, str], frozens
 
 def _describe(surface: str, kind: str, language: str) -> _Surface:
     # Runs once per new surface form (its answer is remembered in _SURFACES), so it reads the
-    # language's tables directly rather than through lemmatize's and is_negator's caches:
-    # a new word would only add an entry to each that nothing asks for again.
-    overrides, negation, clause_breaks = _word_tables(language)
+    # language's tables directly rather than through is_negator's cache: a new word would only
+    # add an entry that nothing asks for again.
+    negation, clause_breaks = _word_tables(language)[1:]
     lower = surface.lower()
     if kind == "symbol" and _is_emoji(surface):
         kind = "emoji"
     is_word = kind in _WORD_KINDS
     if kind in ("money", "number"):
         lemma = lower.replace(" ", "")
-    elif is_word and lower[:1].isalpha():
-        lemma = lemmatize(lower, language)  # cached: simplemma is slow on a new word
     elif is_word:
-        # A word that starts with a digit ("12345", "3x") has no simplemma lemma: as in
-        # lemmatize, only an override changes it.
-        lemma = str(overrides.get(lower, lower))
+        lemma = lemmatize(lower, language)
     else:
         lemma = lower
     return (

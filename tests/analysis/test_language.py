@@ -49,9 +49,9 @@ def test_unsupported_language_argument_is_rejected() -> None:
     ],
 )
 def test_function_words_settle_only_clear_cases(words: str, expected: str | None) -> None:
-    from survey_app.analysis.language import _WORD_RE, _clear_from_function_words
+    from survey_app.analysis.language import _clear_from_function_words
 
-    assert _clear_from_function_words(_WORD_RE.findall(words)) == expected
+    assert _clear_from_function_words(words)[1] == expected
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_function_words_settle_only_clear_cases(words: str, expected: str | None
     ],
 )
 def test_function_words_match_counting_per_language(text: str) -> None:
-    # The one-pass count with a per-word memo gives what ranking each language's count does.
+    # The one-pass count with per-piece and per-word memos gives what ranking each language's count does.
     from survey_app.analysis.language import _WORD_RE, _clear_from_function_words, _function_words
 
     words = _WORD_RE.findall(text)
@@ -76,5 +76,5 @@ def test_function_words_match_counting_per_language(text: str) -> None:
     counts = sorted(((sum(w in stop for w in lowered), language) for language, stop in _function_words().items()),
                     key=lambda pair: pair[0], reverse=True)
     expected = counts[0][1] if counts[0][0] >= 2 and counts[1][0] == 0 else None
-    assert _clear_from_function_words(words) == expected
-    assert _clear_from_function_words(words) == expected  # and again, from the memo
+    assert _clear_from_function_words(text) == (len(words), expected)
+    assert _clear_from_function_words(text) == (len(words), expected)  # and again, from the memos

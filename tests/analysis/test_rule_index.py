@@ -14,7 +14,7 @@ import pytest
 
 from survey_app.analysis import rules
 from survey_app.analysis.language import detect_language
-from survey_app.analysis.rules import RuleSet, load_rules, match_rules
+from survey_app.analysis.rules import RuleSet, load_rules, match_comment, match_rules
 from survey_app.analysis.text import normalize, tokenize
 
 LANGUAGES = ("nl", "en")
@@ -116,6 +116,23 @@ def test_a_cue_phrase_is_started_by_its_least_common_word() -> None:
     assert "plaats" in instead_of and "in" not in instead_of
     assert starts(load_rules("nl"), "nl.stock.op") == {"op"}
     assert starts(load_rules("en"), "en.offer.paid_for_free") == {"free", "discounted"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_one_pass_over_a_comment_finds_what_both_passes_find(language: str, comments) -> None:  # type: ignore[no-untyped-def]
+    # The detector calls match_comment, which decides from the words' remembered answers (and
+    # the item marks) whether the other language's portable pass can find anything: it must
+    # find exactly what the two passes of match_rules find.
+    other = "en" if language == "nl" else "nl"
+    marks = [None, {0: frozenset({"<location>"}), 1: frozenset({"<offer>"})}, {1: frozenset({"<product>"})}]
+    portable_found = 0
+    for text, tokens in [*comments, ("Went there but the SM700 op", tokenize(normalize("Went there but the SM700 op"), "en"))]:
+        for extra in marks:
+            both = [*match_rules(tokens, language, extra=extra),
+                    *match_rules(tokens, other, portable_only=True, extra=extra)]
+            portable_found += len(match_rules(tokens, other, portable_only=True, extra=extra))
+            assert match_comment(tokens, language, extra=extra) == both, (text, extra)
+    assert portable_found, "no text set off a portable rule of the other language: the check would prove nothing"
 
 
 def test_a_rule_fires_when_its_cue_is_present_and_not_otherwise() -> None:
